@@ -1,0 +1,109 @@
+import type { Nanos } from '../money.ts';
+
+/** Dimensions a budget policy can select on. An absent field matches anything. */
+export interface Selector {
+  org?: string;
+  team?: string;
+  project?: string;
+  env?: string;
+  key?: string;
+  user?: string;
+  feature?: string;
+  model?: string;
+  provider?: string;
+}
+
+export type SelectorField = keyof Selector;
+
+export type WindowSpec =
+  | { kind: 'calendar'; every: 'day' | 'week' | 'month' | 'year'; tz: string }
+  | { kind: 'rolling'; sizeMs: number; /** bucket width; size is a multiple of it */ bucketMs: number };
+
+export interface Limits {
+  usdNanos: Nanos | null;
+  tokens: number | null;
+  requests: number | null;
+}
+
+export type BudgetMode = 'hard' | 'soft';
+export type OnExhausted = 'deny' | 'queue' | 'reroute';
+
+export interface BudgetPolicy {
+  id: string;
+  match: Selector;
+  limit: Limits;
+  window: WindowSpec;
+  mode: BudgetMode;
+  /** Fractions of the limit at which alerts fire, e.g. [0.5, 0.8, 1]. */
+  alerts: number[];
+  /** Allow rewriting max output tokens so a call that does not fit at worst case can still run. */
+  clamp: boolean;
+  degrade: { at: number; to: string } | null;
+  onExhausted: OnExhausted;
+}
+
+/** An amount of spend in every limited unit. */
+export interface Amount {
+  nanos: Nanos;
+  tokens: number;
+  requests: number;
+}
+
+export const ZERO_AMOUNT: Amount = { nanos: 0, tokens: 0, requests: 0 };
+
+/** One policy's current window, as seen at time `now`. */
+export interface WindowBounds {
+  /** Stable id of the current window (calendar: its start ms; rolling: 'rolling'). */
+  id: string;
+  startMs: number;
+  /** Exclusive end (calendar) or now (rolling). */
+  endMs: number;
+  /** When the next spend falls out / the window resets; null if it never frees anything. */
+  resetsAtMs: number | null;
+}
+
+export interface PolicyState {
+  policyId: string;
+  window: WindowBounds;
+  spent: Amount;
+  /** Sum of open reservations against this policy: the in-flight exposure. */
+  reserved: Amount;
+}
+
+export interface ReserveLine {
+  policy: BudgetPolicy;
+  amount: Amount;
+}
+
+export type ReserveOutcome =
+  | { ok: true; reservationId: string }
+  | {
+      ok: false;
+      /** First hard policy that does not fit. */
+      policyId: string;
+      /** What that policy still has (limit - spent - reserved), per unit; null = unlimited. */
+      remaining: { nanos: Nanos | null; tokens: number | null; requests: number | null };
+      /** Time when the binding window frees budget, if any. */
+      resetsAtMs: number | null;
+    };
+
+/**
+ * The atomic counter store. Implementations: in-process (embedded, synchronous) and, later,
+ * Redis (one Lua script). `reserve` is all-or-none over its lines: either every hard policy
+ * fits and all lines are reserved, or nothing changes.
+ */
+export interface BudgetCounters {
+  reserve(reservationId: string, lines: ReserveLine[], nowMs: number): ReserveOutcome;
+  /**
+   * Moves a reservation to spent at `actual` (booked in the window of the reservation's time)
+   * and frees the rest. Idempotent by reservation id: a second call is a no-op returning false.
+   */
+  settle(reservationId: string, actual: Amount): boolean;
+  /** Frees a reservation without spend. Idempotent; returns false if already closed. */
+  release(reservationId: string): boolean;
+  /** Adds already-settled spend (e.g. replayed from the ledger at startup). */
+  addSpent(policy: BudgetPolicy, amount: Amount, atMs: number): void;
+  state(policy: BudgetPolicy, nowMs: number): PolicyState;
+  /** Number of open reservations, for leak checks. */
+  openReservations(): number;
+}
