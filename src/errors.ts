@@ -94,7 +94,11 @@ export function describe(code: ErrorCode): { status: number; type: ErrorType } {
   }
 }
 
-export function denial(code: ErrorCode, message: string, extra: Omit<Denial, 'code' | 'message'> = {}): Denial {
+export function denial(
+  code: ErrorCode,
+  message: string,
+  extra: Omit<Denial, 'code' | 'message'> = {},
+): Denial {
   return { code, message, ...extra };
 }
 

@@ -17,7 +17,12 @@ export type SelectorField = keyof Selector;
 
 export type WindowSpec =
   | { kind: 'calendar'; every: 'day' | 'week' | 'month' | 'year'; tz: string }
-  | { kind: 'rolling'; sizeMs: number; /** bucket width; size is a multiple of it */ bucketMs: number };
+  | {
+      kind: 'rolling';
+      sizeMs: number;
+      /** Bucket width; the size is a whole multiple of it. */
+      bucketMs: number;
+    };
 
 export interface Limits {
   usdNanos: Nanos | null;
@@ -75,6 +80,13 @@ export interface ReserveLine {
   amount: Amount;
 }
 
+/** What a policy still has (limit - spent - reserved, floored at 0), per unit; null = unlimited. */
+export interface Remaining {
+  nanos: Nanos | null;
+  tokens: number | null;
+  requests: number | null;
+}
+
 export type ReserveOutcome =
   | { ok: true; reservationId: string }
   | {
@@ -82,7 +94,7 @@ export type ReserveOutcome =
       /** First hard policy that does not fit. */
       policyId: string;
       /** What that policy still has (limit - spent - reserved), per unit; null = unlimited. */
-      remaining: { nanos: Nanos | null; tokens: number | null; requests: number | null };
+      remaining: Remaining;
       /** Time when the binding window frees budget, if any. */
       resetsAtMs: number | null;
     };

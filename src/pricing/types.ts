@@ -19,3 +19,13 @@ export interface Usage {
   /** Included in outputTokens (OpenAI semantics); shown separately, not billed twice. */
   reasoningTokens: number;
 }
+
+/** Where a model's prices came from, for `tollgate` diagnostics and the dashboard. */
+export type PriceSource = 'config' | 'bundled' | 'override+bundled' | 'none';
+
+/** Prices of every configured model, resolved once at startup. */
+export interface PriceTable {
+  /** undefined = the model cannot be priced; callers must refuse it under hard budgets, never bill $0. */
+  get(modelId: string): ModelPrices | undefined;
+  source(modelId: string): PriceSource;
+}

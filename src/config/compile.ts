@@ -1,0 +1,135 @@
+import type { BudgetPolicy, Selector, WindowSpec } from '../budget/types.ts';
+import { defaultBucketMs, isValidTimeZone, parseDuration } from '../budget/windows.ts';
+import { usdToNanos } from '../money.ts';
+import { ConfigError } from './load.ts';
+import type { RawBudget, RawConfig, RawProvider } from './schema.ts';
+
+export interface ModelEntry {
+  id: string;
+  provider: string;
+  upstreamModel: string;
+  priceProvider: string;
+  maxOutputTokens: number;
+  contextWindow: number | null;
+}
+
+export interface ProviderEntry extends RawProvider {
+  id: string;
+}
+
+export interface TeamSeed {
+  id: string;
+  org: string;
+  name: string;
+  costCenter: string | null;
+  projects: { id: string; name: string }[];
+}
+
+export interface CompiledConfig {
+  raw: RawConfig;
+  providers: Map<string, ProviderEntry>;
+  models: Map<string, ModelEntry>;
+  policies: BudgetPolicy[];
+  orgs: { id: string; name: string }[];
+  teams: TeamSeed[];
+  envs: Set<string>;
+}
+
+/** Turns a raw budget (YAML or admin API shape) into a policy; throws RangeError with the bad field. */
+export function budgetFromRaw(raw: RawBudget): BudgetPolicy {
+  let window: WindowSpec;
+  if (raw.window.kind === 'calendar') {
+    if (!isValidTimeZone(raw.window.tz))
+      throw new RangeError(`window.tz: unknown time zone ${raw.window.tz}`);
+    window = { kind: 'calendar', every: raw.window.every, tz: raw.window.tz };
+  } else {
+    const sizeMs = parseDuration(raw.window.size);
+    const bucketMs = raw.window.bucket ? parseDuration(raw.window.bucket) : defaultBucketMs(sizeMs);
+    if (bucketMs <= 0 || sizeMs % bucketMs !== 0) {
+      throw new RangeError(`window.bucket: the window size must be a whole multiple of the bucket`);
+    }
+    window = { kind: 'rolling', sizeMs, bucketMs };
+  }
+  let usdNanos: number | null = null;
+  if (raw.limit.usd != null) {
+    try {
+      usdNanos = usdToNanos(raw.limit.usd);
+    } catch (err) {
+      throw new RangeError(`limit.usd: ${(err as Error).message}`);
+    }
+  }
+  const alerts = [...new Set(raw.alerts)].sort((a, b) => a - b);
+  const match: Selector = {};
+  for (const [k, v] of Object.entries(raw.match)) if (v !== undefined) match[k as keyof Selector] = v;
+  return {
+    id: raw.id,
+    match,
+    limit: { usdNanos, tokens: raw.limit.tokens ?? null, requests: raw.limit.requests ?? null },
+    window,
+    mode: raw.mode,
+    alerts,
+    clamp: raw.clamp,
+    degrade: raw.degrade,
+    onExhausted: raw.on_exhausted,
+  };
+}
+
+export function compileConfig(raw: RawConfig): CompiledConfig {
+  const issues: string[] = [];
+  const providers = new Map<string, ProviderEntry>();
+  for (const [id, p] of Object.entries(raw.providers)) providers.set(id, { id, ...p });
+
+  const models = new Map<string, ModelEntry>();
+  raw.models.forEach((m, i) => {
+    if (models.has(m.id)) issues.push(`models.${i}.id: duplicate model id ${m.id}`);
+    if (!providers.has(m.provider)) issues.push(`models.${i}.provider: unknown provider ${m.provider}`);
+    models.set(m.id, {
+      id: m.id,
+      provider: m.provider,
+      upstreamModel: m.upstream_model ?? m.id,
+      priceProvider:
+        m.price_provider ?? providers.get(m.provider)?.kind.replace('-compatible', '') ?? m.provider,
+      maxOutputTokens: m.max_output_tokens,
+      contextWindow: m.context_window ?? null,
+    });
+  });
+
+  const orgs: CompiledConfig['orgs'] = [];
+  const teams: TeamSeed[] = [];
+  const teamIds = new Set<string>();
+  raw.orgs.forEach((o, oi) => {
+    orgs.push({ id: o.id, name: o.name ?? o.id });
+    o.teams.forEach((t, ti) => {
+      if (teamIds.has(t.id)) issues.push(`orgs.${oi}.teams.${ti}.id: duplicate team id ${t.id}`);
+      teamIds.add(t.id);
+      teams.push({
+        id: t.id,
+        org: o.id,
+        name: t.name ?? t.id,
+        costCenter: t.cost_center ?? null,
+        projects: t.projects.map((p) => ({ id: p.id, name: p.name ?? p.id })),
+      });
+    });
+  });
+
+  const policies: BudgetPolicy[] = [];
+  const policyIds = new Set<string>();
+  raw.budgets.forEach((b, i) => {
+    if (policyIds.has(b.id)) issues.push(`budgets.${i}.id: duplicate budget id ${b.id}`);
+    policyIds.add(b.id);
+    if (b.degrade && !models.has(b.degrade.to))
+      issues.push(`budgets.${i}.degrade.to: unknown model ${b.degrade.to}`);
+    if (b.match.model && !models.has(b.match.model))
+      issues.push(`budgets.${i}.match.model: unknown model ${b.match.model}`);
+    if (b.match.env && !raw.envs.includes(b.match.env))
+      issues.push(`budgets.${i}.match.env: unknown env ${b.match.env}`);
+    try {
+      policies.push(budgetFromRaw(b));
+    } catch (err) {
+      issues.push(`budgets.${i}.${(err as Error).message}`);
+    }
+  });
+
+  if (issues.length > 0) throw new ConfigError('invalid config', issues);
+  return { raw, providers, models, policies, orgs, teams, envs: new Set(raw.envs) };
+}

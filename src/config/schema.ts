@@ -1,0 +1,165 @@
+import { z } from 'zod';
+
+/**
+ * The tollgate.yaml schema. Field names are snake_case as users write them; `compile.ts`
+ * turns a parsed config into the typed structures the services use.
+ */
+
+const idPattern = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/;
+export const idSchema = z
+  .string()
+  .regex(idPattern, 'must be 1-128 of A-Z a-z 0-9 . _ : - and start with a letter or digit');
+
+const usdAmount = z.union([
+  z.number().nonnegative(),
+  z.string().regex(/^\d+(\.\d+)?$/, 'must be a decimal USD amount'),
+]);
+const positiveInt = z.number().int().positive();
+
+const priceSchema = z
+  .object({
+    input: usdAmount.optional(),
+    output: usdAmount.optional(),
+    cache_read: usdAmount.optional(),
+    cache_write: usdAmount.optional(),
+    reasoning: usdAmount.optional(),
+  })
+  .strict();
+
+export const providerSchema = z
+  .object({
+    /** Which adapter speaks to it. */
+    kind: z.enum(['openai', 'openai-compatible']).default('openai'),
+    base_url: z.url({ message: 'must be an http(s) URL' }),
+    api_key: z.string().optional(),
+    timeout_ms: positiveInt.default(600_000),
+    /** Time to wait for response headers (covers time-to-first-token). */
+    headers_timeout_ms: positiveInt.default(120_000),
+    connections: positiveInt.default(128),
+    headers: z.record(z.string(), z.string()).default({}),
+    /** Client headers passed through to this provider (names, `*` suffix allowed), e.g. ["openai-beta", "x-mock-*"]. */
+    forward_headers: z.array(z.string().min(1)).default([]),
+  })
+  .strict();
+
+export const modelSchema = z
+  .object({
+    id: z.string().min(1).max(200),
+    provider: idSchema,
+    upstream_model: z.string().min(1).max(200).optional(),
+    /** The provider name used to look up bundled prices, when it differs from the provider id. */
+    price_provider: z.string().optional(),
+    prices: priceSchema.optional(),
+    max_output_tokens: positiveInt.default(16_384),
+    context_window: positiveInt.optional(),
+  })
+  .strict();
+
+export const selectorSchema = z
+  .object({
+    org: z.string().optional(),
+    team: z.string().optional(),
+    project: z.string().optional(),
+    env: z.string().optional(),
+    key: z.string().optional(),
+    user: z.string().optional(),
+    feature: z.string().optional(),
+    model: z.string().optional(),
+    provider: z.string().optional(),
+  })
+  .strict();
+
+const durationPattern = /^\d+(ms|s|m|h|d|w)$/;
+export const windowSchema = z.discriminatedUnion('kind', [
+  z
+    .object({
+      kind: z.literal('calendar'),
+      every: z.enum(['day', 'week', 'month', 'year']),
+      tz: z.string().default('UTC'),
+    })
+    .strict(),
+  z
+    .object({
+      kind: z.literal('rolling'),
+      size: z.string().regex(durationPattern, 'must be a duration like 90s, 15m, 1h, 7d'),
+      bucket: z.string().regex(durationPattern, 'must be a duration like 1m').optional(),
+    })
+    .strict(),
+]);
+
+export const budgetSchema = z
+  .object({
+    id: idSchema,
+    match: selectorSchema.default({}),
+    limit: z
+      .object({
+        usd: usdAmount.nullable().optional(),
+        tokens: positiveInt.nullable().optional(),
+        requests: positiveInt.nullable().optional(),
+      })
+      .strict()
+      .refine((l) => l.usd != null || l.tokens != null || l.requests != null, {
+        message: 'a budget needs at least one of usd, tokens, requests',
+      }),
+    window: windowSchema.default({ kind: 'calendar', every: 'month', tz: 'UTC' }),
+    mode: z.enum(['hard', 'soft']).default('hard'),
+    alerts: z.array(z.number().gt(0).lte(10)).default([0.5, 0.8, 1]),
+    clamp: z.boolean().default(true),
+    degrade: z
+      .object({ at: z.number().gt(0).lte(1), to: z.string() })
+      .strict()
+      .nullable()
+      .default(null),
+    on_exhausted: z.enum(['deny', 'queue', 'reroute']).default('deny'),
+  })
+  .strict();
+
+const projectSchema = z.object({ id: idSchema, name: z.string().optional() }).strict();
+const teamSchema = z
+  .object({
+    id: idSchema,
+    name: z.string().optional(),
+    cost_center: z.string().optional(),
+    projects: z.array(projectSchema).default([]),
+  })
+  .strict();
+const orgSchema = z
+  .object({ id: idSchema, name: z.string().optional(), teams: z.array(teamSchema).default([]) })
+  .strict();
+
+export const configSchema = z
+  .object({
+    server: z
+      .object({
+        host: z.string().default('127.0.0.1'),
+        port: z.number().int().min(0).max(65535).default(4000),
+        max_body_bytes: positiveInt.default(4 * 1024 * 1024),
+        master_key: z.string().min(16, 'the master key must be at least 16 characters').optional(),
+      })
+      .strict()
+      .default({ host: '127.0.0.1', port: 4000, max_body_bytes: 4 * 1024 * 1024 }),
+    storage: z
+      .object({ sqlite: z.string().default('tollgate.db') })
+      .strict()
+      .default({ sqlite: 'tollgate.db' }),
+    ledger: z
+      .object({
+        /** A pending row older than this at startup belongs to a dead process: settle at reserved. */
+        lease_ms: positiveInt.default(15 * 60_000),
+      })
+      .strict()
+      .default({ lease_ms: 15 * 60_000 }),
+    envs: z.array(idSchema).min(1).default(['dev', 'staging', 'prod']),
+    providers: z.record(idSchema, providerSchema).default({}),
+    models: z.array(modelSchema).default([]),
+    orgs: z.array(orgSchema).default([]),
+    budgets: z.array(budgetSchema).default([]),
+    /** Smallest max-output a clamped call may get; below it the call is denied instead. */
+    min_clamped_output_tokens: positiveInt.default(16),
+  })
+  .strict();
+
+export type RawConfig = z.infer<typeof configSchema>;
+export type RawBudget = z.infer<typeof budgetSchema>;
+export type RawModel = z.infer<typeof modelSchema>;
+export type RawProvider = z.infer<typeof providerSchema>;

@@ -1,0 +1,150 @@
+import { denial } from '../errors.ts';
+import { fail, ok, type Result } from '../result.ts';
+import type { EntityStore, KeyRecord } from '../store/interface.ts';
+import { generateKeySecret, hashSecret, newId, secretPrefix } from './secrets.ts';
+
+export interface NewKey {
+  name?: string | null;
+  org: string;
+  team: string;
+  project: string;
+  env: string;
+  user?: string | null;
+  costCenter?: string | null;
+  models?: string[] | null;
+  expiresAt?: number | null;
+  metadata?: Record<string, unknown>;
+  /** Only for demo mode: a known secret so it can be printed at every start. */
+  secret?: string;
+}
+
+/**
+ * Keys live in memory, indexed by hash, so authentication costs one hash and one map lookup.
+ * Every change writes through to the store first, then to the map: revocation is immediate.
+ */
+export class KeyService {
+  private byHash = new Map<string, KeyRecord>();
+  private byId = new Map<string, KeyRecord>();
+
+  constructor(
+    private readonly store: EntityStore,
+    private readonly clock: () => number,
+  ) {}
+
+  async load(): Promise<void> {
+    this.byHash.clear();
+    this.byId.clear();
+    for (const k of await this.store.listKeys({ includeRevoked: true })) this.remember(k);
+  }
+
+  authenticate(secret: string | null): Result<KeyRecord> {
+    if (!secret) {
+      return fail(
+        denial(
+          'missing_api_key',
+          'No API key provided. Send it as "Authorization: Bearer <key>" (or x-api-key).',
+        ),
+      );
+    }
+    const key = this.byHash.get(hashSecret(secret));
+    if (!key) return fail(denial('invalid_api_key', 'Invalid API key.'));
+    if (key.revokedAt !== null) return fail(denial('key_revoked', `API key ${key.id} has been revoked.`));
+    if (key.expiresAt !== null && key.expiresAt <= this.clock()) {
+      return fail(
+        denial('key_expired', `API key ${key.id} expired at ${new Date(key.expiresAt).toISOString()}.`),
+      );
+    }
+    return ok(key);
+  }
+
+  async create(input: NewKey): Promise<{ key: KeyRecord; secret: string }> {
+    const secret = input.secret ?? generateKeySecret();
+    const key: KeyRecord = {
+      id: newId('key'),
+      hash: hashSecret(secret),
+      prefix: secretPrefix(secret),
+      name: input.name ?? null,
+      org: input.org,
+      team: input.team,
+      project: input.project,
+      env: input.env,
+      user: input.user ?? null,
+      costCenter: input.costCenter ?? null,
+      models: input.models ?? null,
+      expiresAt: input.expiresAt ?? null,
+      revokedAt: null,
+      createdAt: this.clock(),
+      rotatedFrom: null,
+      metadata: input.metadata ?? {},
+    };
+    await this.store.insertKey(key);
+    this.remember(key);
+    return { key, secret };
+  }
+
+  findBySecret(secret: string): KeyRecord | undefined {
+    return this.byHash.get(hashSecret(secret));
+  }
+
+  get(id: string): KeyRecord | undefined {
+    return this.byId.get(id);
+  }
+
+  list(filter: { team?: string; project?: string; includeRevoked?: boolean } = {}): KeyRecord[] {
+    return [...this.byId.values()].filter(
+      (k) =>
+        (filter.includeRevoked || k.revokedAt === null) &&
+        (!filter.team || k.team === filter.team) &&
+        (!filter.project || k.project === filter.project),
+    );
+  }
+
+  async revoke(id: string): Promise<KeyRecord | undefined> {
+    const key = this.byId.get(id);
+    if (!key) return undefined;
+    if (key.revokedAt !== null) return key;
+    const revoked = { ...key, revokedAt: this.clock() };
+    await this.store.updateKey(revoked);
+    this.remember(revoked);
+    return revoked;
+  }
+
+  async update(id: string, patch: Partial<Pick<KeyRecord, 'name' | 'models' | 'expiresAt' | 'metadata'>>) {
+    const key = this.byId.get(id);
+    if (!key) return undefined;
+    const next = { ...key, ...patch };
+    await this.store.updateKey(next);
+    this.remember(next);
+    return next;
+  }
+
+  /** A new secret with the same binding; the old key is revoked at once (no grace period). */
+  async rotate(id: string): Promise<{ key: KeyRecord; secret: string } | undefined> {
+    const old = this.byId.get(id);
+    if (!old || old.revokedAt !== null) return undefined;
+    const created = await this.create({ ...old });
+    const rotated = { ...created.key, rotatedFrom: old.id };
+    await this.store.updateKey(rotated);
+    this.remember(rotated);
+    await this.revoke(old.id);
+    return { key: rotated, secret: created.secret };
+  }
+
+  private remember(k: KeyRecord): void {
+    const previous = this.byId.get(k.id);
+    if (previous) this.byHash.delete(previous.hash);
+    this.byId.set(k.id, k);
+    this.byHash.set(k.hash, k);
+  }
+}
+
+/** What an API response may show about a key: never the hash. */
+export function publicKey(k: KeyRecord) {
+  const { hash: _hash, ...rest } = k;
+  return {
+    ...rest,
+    expiresAt: k.expiresAt === null ? null : new Date(k.expiresAt).toISOString(),
+    revokedAt: k.revokedAt === null ? null : new Date(k.revokedAt).toISOString(),
+    createdAt: new Date(k.createdAt).toISOString(),
+  };
+}

@@ -1,0 +1,220 @@
+import { once } from 'node:events';
+import type { IncomingHttpHeaders, ServerResponse } from 'node:http';
+import type { Dispatcher } from 'undici';
+import { type Denial, denial, toErrorResponse } from '../errors.ts';
+import type { Usage } from '../pricing/types.ts';
+import type { UpstreamClients } from '../providers/http.ts';
+import type { Target } from './context.ts';
+
+export type UpstreamOutcome =
+  | { kind: 'ok'; usage: Usage | null; generatedText: string; ttftMs: number | null; json: Buffer | null }
+  /** The upstream failed or sent something unusable; `generatedText` is what it produced before. */
+  | { kind: 'failed'; denial: Denial; generatedText: string; ttftMs: number | null; responded: boolean }
+  | { kind: 'client_aborted'; usage: Usage | null; generatedText: string; ttftMs: number | null };
+
+export interface ForwardInput {
+  clients: UpstreamClients;
+  target: Target;
+  body: Record<string, unknown>;
+  stream: boolean;
+  clientWantsUsage: boolean;
+  res: ServerResponse;
+  /** The client's request headers; only those the provider's forward_headers allows go upstream. */
+  clientHeaders: IncomingHttpHeaders;
+  /** Headers to add to a streamed response (the JSON response is sent by the caller after settling). */
+  responseHeaders: Record<string, string>;
+  startedAt: number;
+  clock: () => number;
+}
+
+const MAX_ERROR_BODY = 64 * 1024;
+
+/**
+ * Calls the provider and meters what comes back. Streams are passed through to the client as
+ * they arrive; JSON bodies are returned to the caller, which settles before responding.
+ * Never throws: every failure is an outcome, so the caller can always settle.
+ */
+export async function forward(input: ForwardInput): Promise<UpstreamOutcome> {
+  const { target, res } = input;
+  const opts = { stream: input.stream, clientWantsUsage: input.clientWantsUsage };
+  const request = target.adapter.chatRequest(target.provider, target.model, input.body, opts);
+  const url = new URL(request.url);
+  const headers = {
+    ...forwardedHeaders(input.clientHeaders, target.provider.forward_headers),
+    ...request.headers,
+  };
+  const abort = new AbortController();
+  let clientGone = false;
+  const onClose = () => {
+    if (!res.writableFinished) {
+      clientGone = true;
+      abort.abort(new Error('client disconnected'));
+    }
+  };
+  res.on('close', onClose);
+  const overall = setTimeout(() => abort.abort(new Error('timeout')), target.provider.timeout_ms);
+  const meter = input.stream ? target.adapter.createStreamMeter(opts) : null;
+  let ttftMs: number | null = null;
+  let responded = false;
+  try {
+    const upstream = await input.clients.pool(target.provider, url).request({
+      path: url.pathname + url.search,
+      method: 'POST',
+      headers,
+      body: request.body,
+      signal: abort.signal,
+      headersTimeout: target.provider.headers_timeout_ms,
+      bodyTimeout: target.provider.headers_timeout_ms,
+    });
+    if (upstream.statusCode < 200 || upstream.statusCode >= 300) {
+      return {
+        kind: 'failed',
+        denial: await upstreamErrorDenial(upstream),
+        generatedText: '',
+        ttftMs,
+        responded,
+      };
+    }
+    if (!meter) {
+      const chunks: Buffer[] = [];
+      for await (const chunk of upstream.body) chunks.push(chunk as Buffer);
+      const json = Buffer.concat(chunks);
+      ttftMs = input.clock() - input.startedAt;
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(json.toString('utf8'));
+      } catch {
+        return {
+          kind: 'failed',
+          denial: denial(
+            'upstream_error',
+            `Provider ${target.provider.id} returned a response that is not valid JSON.`,
+            {
+              upstreamStatus: upstream.statusCode,
+            },
+          ),
+          generatedText: '',
+          ttftMs,
+          responded,
+        };
+      }
+      return { kind: 'ok', usage: target.adapter.usageFromJson(parsed), generatedText: '', ttftMs, json };
+    }
+    res.writeHead(200, {
+      'content-type': 'text/event-stream; charset=utf-8',
+      'cache-control': 'no-cache',
+      connection: 'keep-alive',
+      ...input.responseHeaders,
+    });
+    responded = true;
+    for await (const chunk of upstream.body) {
+      const out = meter.push(chunk as Buffer);
+      if (out) {
+        if (ttftMs === null) ttftMs = input.clock() - input.startedAt;
+        if (!res.write(out)) await Promise.race([once(res, 'drain'), once(res, 'close')]);
+      }
+      if (clientGone) break;
+    }
+    if (clientGone) {
+      return { kind: 'client_aborted', usage: meter.usage(), generatedText: meter.generatedText(), ttftMs };
+    }
+    const rest = meter.end();
+    if (rest) res.write(rest);
+    const streamError = meter.streamError();
+    if (streamError !== null || !meter.completed()) {
+      const why = streamError ?? 'the stream ended before its final event';
+      const d = denial('upstream_error', `Provider ${target.provider.id} stream failed: ${why}`);
+      // The provider already put its own error event in the stream; only a silent cut needs ours.
+      if (streamError === null) endStreamWithError(res, d);
+      else res.end();
+      return { kind: 'failed', denial: d, generatedText: meter.generatedText(), ttftMs, responded };
+    }
+    res.end();
+    return { kind: 'ok', usage: meter.usage(), generatedText: meter.generatedText(), ttftMs, json: null };
+  } catch (err) {
+    const generatedText = meter?.generatedText() ?? '';
+    if (clientGone) return { kind: 'client_aborted', usage: meter?.usage() ?? null, generatedText, ttftMs };
+    const e = err as { code?: string; name?: string; message?: string };
+    const timedOut =
+      abort.signal.reason instanceof Error && abort.signal.reason.message === 'timeout'
+        ? true
+        : e.code === 'UND_ERR_HEADERS_TIMEOUT' ||
+          e.code === 'UND_ERR_BODY_TIMEOUT' ||
+          e.code === 'UND_ERR_CONNECT_TIMEOUT';
+    const d = timedOut
+      ? denial('upstream_timeout', `Provider ${target.provider.id} did not answer in time.`)
+      : denial(
+          'upstream_error',
+          `Provider ${target.provider.id} failed: ${e.message ?? e.code ?? 'connection error'}`,
+        );
+    if (responded) endStreamWithError(res, d);
+    return { kind: 'failed', denial: d, generatedText, ttftMs, responded };
+  } finally {
+    clearTimeout(overall);
+    res.off('close', onClose);
+  }
+}
+
+const NEVER_FORWARDED = new Set([
+  'authorization',
+  'x-api-key',
+  'host',
+  'content-length',
+  'connection',
+  'cookie',
+]);
+
+/** Client headers a provider explicitly allows through; everything else (identity claims included) is dropped. */
+export function forwardedHeaders(client: IncomingHttpHeaders, allow: string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  if (allow.length === 0) return out;
+  for (const [name, value] of Object.entries(client)) {
+    if (typeof value !== 'string' || NEVER_FORWARDED.has(name)) continue;
+    if (
+      allow.some((a) =>
+        a.endsWith('*') ? name.startsWith(a.slice(0, -1).toLowerCase()) : name === a.toLowerCase(),
+      )
+    ) {
+      out[name] = value;
+    }
+  }
+  return out;
+}
+
+/** After a 200 and some events, an error can only travel as an SSE event; clients' SDKs raise it. */
+function endStreamWithError(res: ServerResponse, d: Denial): void {
+  if (res.writableEnded || res.destroyed) return;
+  const { body } = toErrorResponse(d);
+  res.end(`\n\ndata: ${JSON.stringify(body)}\n\n`);
+}
+
+async function upstreamErrorDenial(upstream: Dispatcher.ResponseData): Promise<Denial> {
+  let text = '';
+  for await (const chunk of upstream.body) {
+    if (text.length < MAX_ERROR_BODY) text += (chunk as Buffer).toString('utf8');
+  }
+  let message = text.slice(0, 500);
+  try {
+    const parsed = JSON.parse(text) as { error?: { message?: unknown } | string };
+    const m = typeof parsed.error === 'string' ? parsed.error : parsed.error?.message;
+    if (typeof m === 'string') message = m;
+  } catch {
+    // Not JSON: keep the raw start of the body.
+  }
+  const status = upstream.statusCode;
+  const retryAfter = upstream.headers['retry-after'];
+  if (status === 429) {
+    return denial('upstream_rate_limited', `The provider is rate limiting: ${message}`, {
+      upstreamStatus: status,
+      headers: typeof retryAfter === 'string' ? { 'retry-after': retryAfter } : {},
+    });
+  }
+  if (status >= 400 && status < 500 && status !== 401 && status !== 403 && status !== 408) {
+    return denial('invalid_request', `The provider rejected the request (${status}): ${message}`, {
+      upstreamStatus: status,
+    });
+  }
+  return denial('upstream_error', `The provider failed with HTTP ${status}: ${message}`, {
+    upstreamStatus: status,
+  });
+}

@@ -1,0 +1,241 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { type Logger, pino } from 'pino';
+import { BudgetService } from '../budget/service.ts';
+import type { BudgetPolicy } from '../budget/types.ts';
+import { currentWindow } from '../budget/windows.ts';
+import { budgetFromRaw, type CompiledConfig, compileConfig } from '../config/compile.ts';
+import type { RawConfig } from '../config/schema.ts';
+import { denial } from '../errors.ts';
+import { KeyService } from '../identity/keys.ts';
+import type { CallIdentity } from '../identity/types.ts';
+import type { CallRecord } from '../ledger/types.ts';
+import { LedgerWriter } from '../ledger/writer.ts';
+import { buildPriceTable } from '../pricing/priceTable.ts';
+import { UpstreamClients } from '../providers/http.ts';
+import type { Store } from '../store/interface.ts';
+import { MemoryBudgetCounters } from '../store/memory/budgetCounters.ts';
+import { openSqliteStore } from '../store/sqlite/index.ts';
+import { sendError } from './http.ts';
+import { Router } from './router.ts';
+import { adminRoutes } from './routes/admin.ts';
+import { healthRoutes } from './routes/health.ts';
+import { openAiRoutes } from './routes/openai.ts';
+import type { Services } from './services.ts';
+
+export interface GatewayOptions {
+  config: RawConfig;
+  /** Overrides config.storage.sqlite; ':memory:' for throwaway tests. */
+  dbFile?: string;
+  port?: number;
+  host?: string;
+  masterKey?: string | null;
+  clock?: () => number;
+  logger?: Logger;
+}
+
+export interface Gateway {
+  url: string;
+  server: Server;
+  services: Services;
+  close(): Promise<void>;
+}
+
+export interface RecoveryReport {
+  orphanedSettled: number;
+  replayedRows: number;
+}
+
+export async function startGateway(opts: GatewayOptions): Promise<Gateway & { recovery: RecoveryReport }> {
+  const config = compileConfig(opts.config);
+  const clock = opts.clock ?? Date.now;
+  const log = opts.logger ?? pino({ level: process.env.TOLLGATE_LOG_LEVEL ?? 'info' });
+  const store = openSqliteStore(opts.dbFile ?? config.raw.storage.sqlite);
+  try {
+    const policies = await seedStore(store, config, clock());
+    const counters = new MemoryBudgetCounters();
+    const budgets = new BudgetService(counters, policies);
+    const ledger = new LedgerWriter(store.ledger, (err) => log.error({ err }, 'ledger write failed'));
+    const keys = new KeyService(store.entities, clock);
+    await keys.load();
+    const services: Services = {
+      config,
+      store,
+      keys,
+      budgets,
+      prices: buildPriceTable(
+        [...config.models.values()].map((m) => {
+          const raw = config.raw.models.find((r) => r.id === m.id);
+          return { id: m.id, provider: m.priceProvider, upstreamModel: m.upstreamModel, prices: raw?.prices };
+        }),
+      ),
+      ledger,
+      upstream: new UpstreamClients(),
+      clock,
+      log,
+      masterKey: opts.masterKey !== undefined ? opts.masterKey : (config.raw.server.master_key ?? null),
+    };
+    const recovery = await recoverLedger(services);
+    const router = new Router([
+      ...healthRoutes(services),
+      ...openAiRoutes(services),
+      ...adminRoutes(services),
+    ]);
+    const server = createServer({ keepAliveTimeout: 65_000 }, (req, res) => {
+      try {
+        const done = router.dispatch(req, res);
+        if (done instanceof Promise) done.catch((err: unknown) => internalError(services, res, err));
+      } catch (err) {
+        internalError(services, res, err);
+      }
+    });
+    server.on('clientError', (_err, socket) => {
+      if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\n\r\n');
+      else socket.destroy();
+    });
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(opts.port ?? config.raw.server.port, opts.host ?? config.raw.server.host, () =>
+        resolve(),
+      );
+    });
+    const addr = server.address() as AddressInfo;
+    const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
+    return {
+      url: `http://${host}:${addr.port}`,
+      server,
+      services,
+      recovery,
+      async close() {
+        await new Promise<void>((resolve) => {
+          server.close(() => resolve());
+          server.closeAllConnections();
+        });
+        await ledger.flush();
+        await services.upstream.close();
+        await store.close();
+      },
+    };
+  } catch (err) {
+    await store.close();
+    throw err;
+  }
+}
+
+function internalError(svc: Services, res: import('node:http').ServerResponse, err: unknown): void {
+  svc.log.error({ err }, 'unhandled error in request handler');
+  if (!res.headersSent) sendError(res, denial('internal_error', 'Internal error.'));
+  else if (!res.writableEnded) res.end();
+}
+
+/** Config entities are declared: config wins for its ids; API-created ones are kept. Returns the policies in force. */
+async function seedStore(store: Store, config: CompiledConfig, now: number): Promise<BudgetPolicy[]> {
+  const e = store.entities;
+  for (const org of config.orgs) await e.upsertOrg({ id: org.id, name: org.name, source: 'config' });
+  for (const t of config.teams) {
+    const existing = await e.getTeam(t.id);
+    await e.upsertTeam({
+      id: t.id,
+      org: t.org,
+      name: t.name,
+      costCenter: t.costCenter,
+      source: 'config',
+      metadata: existing?.metadata ?? {},
+      createdAt: existing?.createdAt ?? now,
+    });
+    for (const p of t.projects) {
+      const existingProject = await e.getProject(p.id);
+      await e.upsertProject({
+        id: p.id,
+        team: t.id,
+        name: p.name,
+        source: 'config',
+        createdAt: existingProject?.createdAt ?? now,
+      });
+    }
+  }
+  const configIds = new Set(config.raw.budgets.map((b) => b.id));
+  const stored = await e.listBudgets();
+  for (const b of stored) {
+    // A budget once declared in config and since removed from it is no longer in force.
+    if (b.source === 'config' && !configIds.has(b.id)) await e.deleteBudget(b.id);
+  }
+  for (const raw of config.raw.budgets) {
+    const prev = stored.find((s) => s.id === raw.id);
+    await e.upsertBudget({
+      id: raw.id,
+      spec: raw,
+      source: 'config',
+      createdAt: prev?.createdAt ?? now,
+      updatedAt: now,
+    });
+  }
+  const apiPolicies: BudgetPolicy[] = [];
+  for (const b of stored) {
+    if (b.source !== 'api' || configIds.has(b.id)) continue;
+    apiPolicies.push(budgetFromRaw(b.spec));
+  }
+  return [...config.policies, ...apiPolicies];
+}
+
+export function identityOfRow(r: CallRecord): CallIdentity {
+  return {
+    keyId: r.keyId,
+    org: r.org,
+    team: r.team,
+    project: r.project,
+    env: r.env,
+    costCenter: r.costCenter,
+    user: r.user,
+    feature: r.feature,
+    model: r.modelUsed,
+    provider: r.provider,
+  };
+}
+
+/** Tokens and requests a settled row counts for, the same rule `settle` applies live. */
+export function settledAmountOf(r: CallRecord) {
+  if (r.status === 'denied' || r.usageSource === 'none') return { nanos: r.cost, tokens: 0, requests: 0 };
+  const tokens =
+    r.usageSource === 'reserved'
+      ? r.reservedTokens
+      : r.inputTokens + r.outputTokens + r.cacheReadTokens + r.cacheWriteTokens;
+  return { nanos: r.cost, tokens, requests: 1 };
+}
+
+/**
+ * Crash recovery, then window state from the ledger. In embedded mode this process owns the
+ * database, so every pending row belongs to a dead process: it is settled at its reserved
+ * amount and flagged for audit — spend is never forgotten.
+ */
+async function recoverLedger(svc: Services): Promise<RecoveryReport> {
+  const now = svc.clock();
+  const pending = await svc.store.ledger.pendingRows();
+  const settled: CallRecord[] = pending.map((r) => ({
+    ...r,
+    status: 'orphaned',
+    usageSource: 'reserved',
+    cost: r.reserved,
+    tsEnd: now,
+    leaseUntil: null,
+    flags: r.flags ? `${r.flags},orphaned_settled_at_reserved` : 'orphaned_settled_at_reserved',
+    errorCode: 'gateway_crashed',
+  }));
+  if (settled.length > 0) await svc.store.ledger.writeBatch(settled);
+
+  const policies = svc.budgets.policies();
+  let replayedRows = 0;
+  if (policies.length > 0) {
+    const from = Math.min(...policies.map((p) => currentWindow(p.window, now).startMs));
+    for await (const row of svc.store.ledger.iterateSettledSince(from)) {
+      const amount = settledAmountOf(row);
+      if (amount.nanos === 0 && amount.tokens === 0 && amount.requests === 0) continue;
+      for (const policy of svc.budgets.match(identityOfRow(row)))
+        svc.budgets.counters.addSpent(policy, amount, row.tsStart);
+      replayedRows++;
+    }
+  }
+  if (settled.length > 0)
+    svc.log.warn({ count: settled.length }, 'settled orphaned pending calls at their reserved amount');
+  return { orphanedSettled: settled.length, replayedRows };
+}

@@ -1,0 +1,22 @@
+import type { Logger } from 'pino';
+import type { BudgetService } from '../budget/service.ts';
+import type { CompiledConfig } from '../config/compile.ts';
+import type { KeyService } from '../identity/keys.ts';
+import type { LedgerWriter } from '../ledger/writer.ts';
+import type { PriceTable } from '../pricing/priceTable.ts';
+import type { UpstreamClients } from '../providers/http.ts';
+import type { Store } from '../store/interface.ts';
+
+/** Everything a request handler may use, built once at startup and injected. */
+export interface Services {
+  config: CompiledConfig;
+  store: Store;
+  keys: KeyService;
+  budgets: BudgetService;
+  prices: PriceTable;
+  ledger: LedgerWriter;
+  upstream: UpstreamClients;
+  clock: () => number;
+  log: Logger;
+  masterKey: string | null;
+}

@@ -1,0 +1,95 @@
+import type { RawBudget } from '../config/schema.ts';
+import type { CallFilter, CallRecord, UsageDimension, UsageRow } from '../ledger/types.ts';
+
+export type Source = 'config' | 'api';
+
+export interface OrgRow {
+  id: string;
+  name: string;
+  source: Source;
+}
+
+export interface TeamRow {
+  id: string;
+  org: string;
+  name: string;
+  costCenter: string | null;
+  source: Source;
+  metadata: Record<string, unknown>;
+  createdAt: number;
+}
+
+export interface ProjectRow {
+  id: string;
+  team: string;
+  name: string;
+  source: Source;
+  createdAt: number;
+}
+
+export interface KeyRecord {
+  id: string;
+  /** sha256 of the secret, hex. */
+  hash: string;
+  /** First characters of the secret, shown in listings. */
+  prefix: string;
+  name: string | null;
+  org: string;
+  team: string;
+  project: string;
+  env: string;
+  user: string | null;
+  costCenter: string | null;
+  /** Allowed model ids; null = every configured model. */
+  models: string[] | null;
+  expiresAt: number | null;
+  revokedAt: number | null;
+  createdAt: number;
+  rotatedFrom: string | null;
+  metadata: Record<string, unknown>;
+}
+
+export interface BudgetRow {
+  id: string;
+  spec: RawBudget;
+  source: Source;
+  createdAt: number;
+  updatedAt: number;
+}
+
+/** Config entities, keys and budgets. */
+export interface EntityStore {
+  upsertOrg(row: OrgRow): Promise<void>;
+  listOrgs(): Promise<OrgRow[]>;
+  upsertTeam(row: TeamRow): Promise<void>;
+  getTeam(id: string): Promise<TeamRow | undefined>;
+  listTeams(org?: string): Promise<TeamRow[]>;
+  upsertProject(row: ProjectRow): Promise<void>;
+  getProject(id: string): Promise<ProjectRow | undefined>;
+  listProjects(team?: string): Promise<ProjectRow[]>;
+  insertKey(row: KeyRecord): Promise<void>;
+  updateKey(row: KeyRecord): Promise<void>;
+  getKey(id: string): Promise<KeyRecord | undefined>;
+  listKeys(filter?: { team?: string; project?: string; includeRevoked?: boolean }): Promise<KeyRecord[]>;
+  upsertBudget(row: BudgetRow): Promise<void>;
+  deleteBudget(id: string): Promise<void>;
+  listBudgets(): Promise<BudgetRow[]>;
+}
+
+/** The durable ledger. Writes come from the batched writer; reads serve admin and audit. */
+export interface LedgerStore {
+  /** Inserts or replaces rows (pending and final) in one transaction. */
+  writeBatch(rows: CallRecord[]): Promise<void>;
+  pendingRows(): Promise<CallRecord[]>;
+  /** Final rows with ts_start >= fromMs, oldest first, for rebuilding counters. */
+  iterateSettledSince(fromMs: number): AsyncIterable<CallRecord>;
+  queryCalls(filter: CallFilter): Promise<CallRecord[]>;
+  usage(by: UsageDimension, filter: CallFilter): Promise<UsageRow[]>;
+  count(): Promise<number>;
+}
+
+export interface Store {
+  entities: EntityStore;
+  ledger: LedgerStore;
+  close(): Promise<void>;
+}

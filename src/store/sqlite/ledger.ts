@@ -1,0 +1,168 @@
+import type { Database } from 'better-sqlite3';
+import type {
+  CallFilter,
+  CallRecord,
+  CallStatus,
+  UsageDimension,
+  UsageRow,
+  UsageSource,
+} from '../../ledger/types.ts';
+import type { LedgerStore } from '../interface.ts';
+
+type SqlRow = Record<string, unknown>;
+
+/** camelCase field → snake_case column, in table order. */
+const COLUMNS: [keyof CallRecord, string][] = [
+  ['callId', 'call_id'],
+  ['attempt', 'attempt'],
+  ['requestId', 'request_id'],
+  ['sessionId', 'session_id'],
+  ['tsStart', 'ts_start'],
+  ['tsEnd', 'ts_end'],
+  ['keyId', 'key_id'],
+  ['org', 'org'],
+  ['team', 'team'],
+  ['project', 'project'],
+  ['env', 'env'],
+  ['costCenter', 'cost_center'],
+  ['user', 'user'],
+  ['feature', 'feature'],
+  ['provider', 'provider'],
+  ['modelRequested', 'model_requested'],
+  ['modelUsed', 'model_used'],
+  ['endpoint', 'endpoint'],
+  ['stream', 'stream'],
+  ['inputTokens', 'input_tokens'],
+  ['outputTokens', 'output_tokens'],
+  ['cacheReadTokens', 'cache_read_tokens'],
+  ['cacheWriteTokens', 'cache_write_tokens'],
+  ['reasoningTokens', 'reasoning_tokens'],
+  ['toolCallTokens', 'tool_call_tokens'],
+  ['usageSource', 'usage_source'],
+  ['cost', 'cost'],
+  ['reserved', 'reserved'],
+  ['reservedTokens', 'reserved_tokens'],
+  ['status', 'status'],
+  ['httpStatus', 'http_status'],
+  ['errorCode', 'error_code'],
+  ['denialPolicy', 'denial_policy'],
+  ['fallbackFrom', 'fallback_from'],
+  ['latencyMs', 'latency_ms'],
+  ['ttftMs', 'ttft_ms'],
+  ['flags', 'flags'],
+  ['leaseUntil', 'lease_until'],
+];
+
+function toParams(r: CallRecord): unknown[] {
+  return COLUMNS.map(([field]) => {
+    const v = r[field];
+    return typeof v === 'boolean' ? (v ? 1 : 0) : v;
+  });
+}
+
+export function rowToCall(r: SqlRow): CallRecord {
+  const out: Record<string, unknown> = {};
+  for (const [field, col] of COLUMNS) out[field] = r[col] ?? null;
+  out.stream = Boolean(r.stream);
+  out.status = String(r.status) as CallStatus;
+  out.usageSource = String(r.usage_source) as UsageSource;
+  return out as unknown as CallRecord;
+}
+
+const DIMENSION_COLUMN: Record<UsageDimension, string> = {
+  team: 'team',
+  project: 'project',
+  env: 'env',
+  key: 'key_id',
+  model: 'model_used',
+  user: 'user',
+  feature: 'feature',
+  provider: 'provider',
+  cost_center: 'cost_center',
+};
+
+function whereClause(f: CallFilter): { sql: string; params: Record<string, unknown> } {
+  const parts: string[] = [];
+  const params: Record<string, unknown> = {};
+  const add = (cond: string, name: string, value: unknown) => {
+    if (value === undefined) return;
+    parts.push(cond);
+    params[name] = value;
+  };
+  add('ts_start >= @from', 'from', f.from);
+  add('ts_start < @to', 'to', f.to);
+  add('team = @team', 'team', f.team);
+  add('project = @project', 'project', f.project);
+  add('env = @env', 'env', f.env);
+  add('key_id = @keyId', 'keyId', f.keyId);
+  add('model_used = @model', 'model', f.model);
+  add('status = @status', 'status', f.status);
+  add('request_id = @requestId', 'requestId', f.requestId);
+  add('ts_start < @before', 'before', f.before);
+  return { sql: parts.length ? `WHERE ${parts.join(' AND ')}` : '', params };
+}
+
+export function sqliteLedgerStore(db: Database): LedgerStore {
+  const cols = COLUMNS.map(([, c]) => c);
+  const upsert = db.prepare(
+    `INSERT OR REPLACE INTO calls (${cols.join(', ')}) VALUES (${cols.map(() => '?').join(', ')})`,
+  );
+  const writeMany = db.transaction((rows: CallRecord[]) => {
+    for (const r of rows) upsert.run(toParams(r));
+  });
+  const pending = db.prepare(`SELECT * FROM calls WHERE status = 'pending' ORDER BY ts_start`);
+  const settledSince = db.prepare(
+    `SELECT * FROM calls WHERE ts_start >= ? AND status != 'pending' ORDER BY ts_start`,
+  );
+  const countAll = db.prepare('SELECT COUNT(*) AS n FROM calls');
+
+  return {
+    async writeBatch(rows) {
+      writeMany(rows);
+    },
+    async pendingRows() {
+      return (pending.all() as SqlRow[]).map(rowToCall);
+    },
+    async *iterateSettledSince(fromMs) {
+      for (const r of settledSince.iterate(fromMs) as IterableIterator<SqlRow>) yield rowToCall(r);
+    },
+    async queryCalls(filter) {
+      const { sql, params } = whereClause(filter);
+      const limit = Math.min(Math.max(filter.limit ?? 100, 1), 10_000);
+      const rows = db
+        .prepare(`SELECT * FROM calls ${sql} ORDER BY ts_start DESC, call_id LIMIT ${limit}`)
+        .all(params);
+      return (rows as SqlRow[]).map(rowToCall);
+    },
+    async usage(by, filter) {
+      const { sql, params } = whereClause(filter);
+      const col = DIMENSION_COLUMN[by];
+      const rows = db
+        .prepare(
+          `SELECT ${col} AS grp, COUNT(*) AS calls, SUM(input_tokens) AS inp, SUM(output_tokens) AS outp,
+             SUM(cache_read_tokens) AS cr, SUM(cache_write_tokens) AS cw, SUM(reasoning_tokens) AS rs,
+             SUM(cost) AS cost, SUM(status = 'denied') AS denied,
+             SUM(status IN ('upstream_error', 'client_aborted', 'orphaned')) AS errors
+           FROM calls ${sql} GROUP BY ${col} ORDER BY cost DESC, grp`,
+        )
+        .all(params) as SqlRow[];
+      return rows.map(
+        (r): UsageRow => ({
+          group: r.grp == null ? null : String(r.grp),
+          calls: Number(r.calls),
+          inputTokens: Number(r.inp ?? 0),
+          outputTokens: Number(r.outp ?? 0),
+          cacheReadTokens: Number(r.cr ?? 0),
+          cacheWriteTokens: Number(r.cw ?? 0),
+          reasoningTokens: Number(r.rs ?? 0),
+          cost: Number(r.cost ?? 0),
+          denied: Number(r.denied ?? 0),
+          errors: Number(r.errors ?? 0),
+        }),
+      );
+    },
+    async count() {
+      return Number((countAll.get() as SqlRow).n);
+    },
+  };
+}
