@@ -1,3 +1,4 @@
+import { clampableOutput, fitsWithin, remainingFor } from '../budget/plan.ts';
 import type { BudgetService } from '../budget/service.ts';
 import type { Amount, BudgetPolicy, ReserveOutcome } from '../budget/types.ts';
 import { denial } from '../errors.ts';
@@ -41,7 +42,7 @@ export function reserve(budgets: BudgetService, input: ReserveInput): Result<Res
   const first = budgets.reserve(input.reservationId, policies, amount, nowMs);
   if (first.ok) return ok({ id: input.reservationId, policies, amount, clampedTo: null });
 
-  const cap = clampableOutput(budgets, policies, est, target, nowMs);
+  const cap = clampableOutputFor(budgets, policies, est, target, nowMs);
   if (cap >= input.minClampedOutput && cap < est.maxOutputTokens) {
     const clamped = amountFor(est, target, cap);
     const second = budgets.reserve(input.reservationId, policies, clamped, nowMs);
@@ -54,37 +55,32 @@ export function reserve(budgets: BudgetService, input: ReserveInput): Result<Res
   return fail(budgetDenial(budgets, first, nowMs));
 }
 
-/** Largest output cap every hard policy can afford now; 0 when one of them forbids clamping. */
-function clampableOutput(
+/**
+ * Largest output cap every hard policy can afford now. A hard policy that cannot fit the full
+ * call and does not allow clamping makes it 0 (deny).
+ */
+function clampableOutputFor(
   budgets: BudgetService,
   policies: BudgetPolicy[],
   est: Estimate,
   target: Target,
   nowMs: number,
 ): number {
-  let cap = est.maxOutputTokens;
-  for (const policy of policies) {
-    if (policy.mode !== 'hard') continue;
-    const state = budgets.state(policy, nowMs);
-    const { usdNanos, tokens, requests } = policy.limit;
-    const fitsNow = (limit: number | null, spent: number, reserved: number, need: number) =>
-      limit === null || spent + reserved + need <= limit;
-    const fullFits =
-      fitsNow(usdNanos, state.spent.nanos, state.reserved.nanos, amountFor(est, target, cap).nanos) &&
-      fitsNow(tokens, state.spent.tokens, state.reserved.tokens, est.inputTokens + cap) &&
-      fitsNow(requests, state.spent.requests, state.reserved.requests, 1);
-    if (fullFits) continue;
-    if (!policy.clamp) return 0;
-    if (requests !== null && state.spent.requests + state.reserved.requests + 1 > requests) return 0;
-    if (usdNanos !== null) {
-      const remaining = Math.max(0, usdNanos - state.spent.nanos - state.reserved.nanos);
-      cap = Math.min(cap, maxAffordableOutputTokens(remaining, est.inputTokens, target.prices));
-    }
-    if (tokens !== null) {
-      cap = Math.min(cap, Math.max(0, tokens - state.spent.tokens - state.reserved.tokens - est.inputTokens));
-    }
+  const full = amountFor(est, target, est.maxOutputTokens);
+  const hard = policies.filter((p) => p.mode === 'hard');
+  const states = hard.map((p) => budgets.state(p, nowMs));
+  for (let i = 0; i < hard.length; i++) {
+    const policy = hard[i];
+    const state = states[i];
+    if (policy && state && !policy.clamp && !fitsWithin(policy.limit, state.spent, state.reserved, full))
+      return 0;
   }
-  return cap;
+  return clampableOutput({
+    remaining: remainingFor(states, hard),
+    inputTokens: est.inputTokens,
+    maxAffordableOutputTokens: (nanos, input) => maxAffordableOutputTokens(nanos, input, target.prices),
+    requestedMaxOutputTokens: est.maxOutputTokens,
+  });
 }
 
 function budgetDenial(budgets: BudgetService, outcome: Exclude<ReserveOutcome, { ok: true }>, nowMs: number) {
