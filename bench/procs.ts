@@ -51,7 +51,9 @@ export async function spawnChild(opts: SpawnOptions): Promise<Child> {
     }
     if (proc.exitCode !== null || proc.signalCode !== null) {
       running.delete(child);
-      throw new Error(`${opts.name} exited (${proc.exitCode ?? proc.signalCode}) before it was ready:\n${out}`);
+      throw new Error(
+        `${opts.name} exited (${proc.exitCode ?? proc.signalCode}) before it was ready:\n${out}`,
+      );
     }
     await new Promise((r) => setTimeout(r, 25));
   }
@@ -114,6 +116,20 @@ export function cpuMs(pid: number | undefined): number | null {
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     const ticks = Number(fields[11]) + Number(fields[12]);
     return Number.isFinite(ticks) ? (ticks * 1000) / CLOCK_TICKS : null;
+  } catch {
+    return null;
+  }
+}
+
+/** Machine-wide CPU milliseconds so far, all cores (Linux /proc/stat), or null elsewhere. */
+export function machineCpuMs(): { busy: number; steal: number } | null {
+  try {
+    const line = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0] ?? '';
+    // cpu user nice system idle iowait irq softirq steal
+    const f = line.trim().split(/\s+/).slice(1, 9).map(Number);
+    if (f.length < 8 || f.some((n) => !Number.isFinite(n))) return null;
+    const busy = f[0]! + f[1]! + f[2]! + f[5]! + f[6]!;
+    return { busy: (busy * 1000) / CLOCK_TICKS, steal: (f[7]! * 1000) / CLOCK_TICKS };
   } catch {
     return null;
   }

@@ -35,6 +35,14 @@ export interface CompiledConfig {
   envs: Set<string>;
 }
 
+function durationField(path: string, text: string): number {
+  try {
+    return parseDuration(text);
+  } catch (err) {
+    throw new RangeError(`${path}: ${(err as Error).message}`);
+  }
+}
+
 /** Turns a raw budget (YAML or admin API shape) into a policy; throws RangeError with the bad field. */
 export function budgetFromRaw(raw: RawBudget): BudgetPolicy {
   let window: WindowSpec;
@@ -43,8 +51,10 @@ export function budgetFromRaw(raw: RawBudget): BudgetPolicy {
       throw new RangeError(`window.tz: unknown time zone ${raw.window.tz}`);
     window = { kind: 'calendar', every: raw.window.every, tz: raw.window.tz };
   } else {
-    const sizeMs = parseDuration(raw.window.size);
-    const bucketMs = raw.window.bucket ? parseDuration(raw.window.bucket) : defaultBucketMs(sizeMs);
+    const sizeMs = durationField('window.size', raw.window.size);
+    const bucketMs = raw.window.bucket
+      ? durationField('window.bucket', raw.window.bucket)
+      : defaultBucketMs(sizeMs);
     if (bucketMs <= 0 || sizeMs % bucketMs !== 0) {
       throw new RangeError(`window.bucket: the window size must be a whole multiple of the bucket`);
     }

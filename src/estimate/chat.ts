@@ -10,9 +10,10 @@ import { DEFAULT_MAX_TOKENIZE_BYTES, requestTokenCounter, utf8ByteLength } from 
 /**
  * Tokens per image part. OpenAI high detail scales an image to fit 2048x2048, then its
  * short side to 768, and bills 85 + 170 per 512px tile: at most 2x4 tiles = 1,445 tokens
- * for gpt-4o/gpt-4.1-class models, whatever the image size. 1,800 leaves headroom for
- * framing. Models with other image multipliers (e.g. gpt-4o-mini bills ~33x more tokens
- * per image at a ~33x lower price) need `imageTokens` set by the caller.
+ * for gpt-4o / gpt-4.1 / o-series tile models, whatever the image size. 1,800 leaves
+ * headroom for framing. It is NOT a bound for models with other image accounting: patch
+ * models (gpt-4.1-mini/nano, o4-mini: up to 1,536 patches x 1.62-2.46 = ~2,500-3,800) and
+ * gpt-4o-mini (2,833 + 5,667 per tile). Callers pass `imageTokens` for those.
  */
 export const IMAGE_PART_TOKENS = 1800;
 

@@ -1,6 +1,6 @@
 import { denial } from '../errors.ts';
 import { fail, ok, type Result } from '../result.ts';
-import type { EntityStore, KeyRecord } from '../store/interface.ts';
+import type { EntityStore, KeyRecord, RetiredSecret } from '../store/interface.ts';
 import { generateKeySecret, hashSecret, newId, secretPrefix } from './secrets.ts';
 
 export interface NewKey {
@@ -25,6 +25,7 @@ export interface NewKey {
 export class KeyService {
   private byHash = new Map<string, KeyRecord>();
   private byId = new Map<string, KeyRecord>();
+  private retired = new Map<string, RetiredSecret>();
 
   constructor(
     private readonly store: EntityStore,
@@ -34,7 +35,9 @@ export class KeyService {
   async load(): Promise<void> {
     this.byHash.clear();
     this.byId.clear();
+    this.retired.clear();
     for (const k of await this.store.listKeys({ includeRevoked: true })) this.remember(k);
+    for (const r of await this.store.listRetiredSecrets()) this.retired.set(r.hash, r);
   }
 
   authenticate(secret: string | null): Result<KeyRecord> {
@@ -46,8 +49,21 @@ export class KeyService {
         ),
       );
     }
-    const key = this.byHash.get(hashSecret(secret));
-    if (!key) return fail(denial('invalid_api_key', 'Invalid API key.'));
+    const hash = hashSecret(secret);
+    const key = this.byHash.get(hash);
+    if (!key) {
+      const retired = this.retired.get(hash);
+      if (retired) {
+        const at = new Date(retired.retiredAt).toISOString();
+        return fail(
+          denial(
+            'key_revoked',
+            `This secret of API key ${retired.keyId} was rotated at ${at}; use the new one.`,
+          ),
+        );
+      }
+      return fail(denial('invalid_api_key', 'Invalid API key.'));
+    }
     if (key.revokedAt !== null) return fail(denial('key_revoked', `API key ${key.id} has been revoked.`));
     if (key.expiresAt !== null && key.expiresAt <= this.clock()) {
       return fail(
@@ -118,16 +134,27 @@ export class KeyService {
     return next;
   }
 
-  /** A new secret with the same binding; the old key is revoked at once (no grace period). */
+  /**
+   * A new secret for the same key: the id, binding and budgets stay, so spend history and
+   * key-level budgets carry on. The old secret stops working at once (no grace period).
+   */
   async rotate(id: string): Promise<{ key: KeyRecord; secret: string } | undefined> {
     const old = this.byId.get(id);
     if (!old || old.revokedAt !== null) return undefined;
-    const created = await this.create({ ...old });
-    const rotated = { ...created.key, rotatedFrom: old.id };
+    const secret = generateKeySecret();
+    const now = this.clock();
+    const rotated: KeyRecord = {
+      ...old,
+      hash: hashSecret(secret),
+      prefix: secretPrefix(secret),
+      metadata: { ...old.metadata, rotatedAt: new Date(now).toISOString() },
+    };
+    const retired: RetiredSecret = { hash: old.hash, keyId: old.id, retiredAt: now };
+    await this.store.retireSecret(retired);
     await this.store.updateKey(rotated);
+    this.retired.set(retired.hash, retired);
     this.remember(rotated);
-    await this.revoke(old.id);
-    return { key: rotated, secret: created.secret };
+    return { key: rotated, secret };
   }
 
   private remember(k: KeyRecord): void {

@@ -71,6 +71,7 @@ export function resolveTarget(
   prices: PriceTable,
   key: KeyRecord,
   modelId: string,
+  body: Record<string, unknown>,
 ): Result<Target> {
   const model = config.models.get(modelId);
   if (!model) {
@@ -91,6 +92,15 @@ export function resolveTarget(
       { param: 'model' },
     );
     return fail(why);
+  }
+  for (const field of ['max_tokens', 'max_completion_tokens'] as const) {
+    const v = body[field];
+    if (typeof v === 'number' && v > model.maxOutputTokens) {
+      return bad(
+        `${field} is too large: ${v}. The model '${modelId}' supports at most ${model.maxOutputTokens} output tokens.`,
+        field,
+      );
+    }
   }
   const provider = config.providers.get(model.provider);
   if (!provider)

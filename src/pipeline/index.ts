@@ -79,7 +79,7 @@ export async function handleChatCompletions(
 }
 
 function guardTarget(svc: Services, ctx: CallContext): Result<Target> {
-  return resolveTarget(svc.config, svc.prices, ctx.key, ctx.identity.model);
+  return resolveTarget(svc.config, svc.prices, ctx.key, ctx.identity.model, ctx.body);
 }
 
 async function runReserved(

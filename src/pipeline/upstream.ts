@@ -37,12 +37,6 @@ const MAX_ERROR_BODY = 64 * 1024;
 export async function forward(input: ForwardInput): Promise<UpstreamOutcome> {
   const { target, res } = input;
   const opts = { stream: input.stream, clientWantsUsage: input.clientWantsUsage };
-  const request = target.adapter.chatRequest(target.provider, target.model, input.body, opts);
-  const url = new URL(request.url);
-  const headers = {
-    ...forwardedHeaders(input.clientHeaders, target.provider.forward_headers),
-    ...request.headers,
-  };
   const abort = new AbortController();
   let clientGone = false;
   const onClose = () => {
@@ -57,6 +51,12 @@ export async function forward(input: ForwardInput): Promise<UpstreamOutcome> {
   let ttftMs: number | null = null;
   let responded = false;
   try {
+    const request = target.adapter.chatRequest(target.provider, target.model, input.body, opts);
+    const url = new URL(request.url);
+    const headers = {
+      ...forwardedHeaders(input.clientHeaders, target.provider.forward_headers),
+      ...request.headers,
+    };
     const upstream = await input.clients.pool(target.provider, url).request({
       path: url.pathname + url.search,
       method: 'POST',

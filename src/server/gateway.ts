@@ -6,7 +6,7 @@ import type { BudgetPolicy } from '../budget/types.ts';
 import { currentWindow } from '../budget/windows.ts';
 import { budgetFromRaw, type CompiledConfig, compileConfig } from '../config/compile.ts';
 import type { RawConfig } from '../config/schema.ts';
-import { denial } from '../errors.ts';
+import { denial, toErrorResponse } from '../errors.ts';
 import { KeyService } from '../identity/keys.ts';
 import type { CallIdentity } from '../identity/types.ts';
 import type { CallRecord } from '../ledger/types.ts';
@@ -22,6 +22,14 @@ import { adminRoutes } from './routes/admin.ts';
 import { healthRoutes } from './routes/health.ts';
 import { openAiRoutes } from './routes/openai.ts';
 import type { Services } from './services.ts';
+
+/** What a client whose bytes are not HTTP gets: the catalogued JSON error, then the connection closes. */
+const MALFORMED_HTTP_BODY = JSON.stringify(
+  toErrorResponse(denial('invalid_request', 'The request is not valid HTTP/1.1.')).body,
+);
+const MALFORMED_HTTP_RESPONSE =
+  'HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\nx-tollgate-error-code: invalid_request\r\n' +
+  `content-length: ${Buffer.byteLength(MALFORMED_HTTP_BODY)}\r\nconnection: close\r\n\r\n${MALFORMED_HTTP_BODY}`;
 
 export interface GatewayOptions {
   config: RawConfig;
@@ -90,7 +98,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway & { re
       }
     });
     server.on('clientError', (_err, socket) => {
-      if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\n\r\n');
+      if (socket.writable) socket.end(MALFORMED_HTTP_RESPONSE);
       else socket.destroy();
     });
     await new Promise<void>((resolve, reject) => {

@@ -38,6 +38,34 @@ function tooLarge(limit: number): Denial {
   return denial('body_too_large', `The request body is larger than the ${limit}-byte limit.`);
 }
 
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+/** Real chat bodies (tool schemas included) nest a few dozen levels; far deeper only overflows stacks. */
+export const MAX_JSON_DEPTH = 128;
+
+/** Deepest [ / { nesting outside strings, stopping early once past the limit. */
+function nestingDepth(text: string): number {
+  let depth = 0;
+  let max = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 92)
+        i++; // backslash: skip the escaped char
+      else if (c === 34) inString = false;
+    } else if (c === 34) inString = true;
+    else if (c === 123 || c === 91) {
+      depth++;
+      if (depth > max) {
+        max = depth;
+        if (max > MAX_JSON_DEPTH) return max;
+      }
+    } else if (c === 125 || c === 93) depth--;
+  }
+  return max;
+}
+
 /** Parses a JSON object body with catalogued errors for every way it can be wrong. */
 export function parseJsonObject(
   raw: Buffer,
@@ -50,9 +78,18 @@ export function parseJsonObject(
   }
   if (raw.length === 0)
     return fail(denial('invalid_json', 'The request body is empty; a JSON object is expected.'));
+  let text: string;
+  try {
+    text = utf8.decode(raw);
+  } catch {
+    return fail(denial('invalid_json', 'The request body is not valid UTF-8.'));
+  }
+  if (nestingDepth(text) > MAX_JSON_DEPTH) {
+    return fail(denial('invalid_json', `The request body nests deeper than ${MAX_JSON_DEPTH} levels.`));
+  }
   let value: unknown;
   try {
-    value = JSON.parse(raw.toString('utf8'));
+    value = JSON.parse(text);
   } catch (err) {
     return fail(denial('invalid_json', `The request body is not valid JSON: ${(err as Error).message}`));
   }

@@ -49,6 +49,12 @@ export interface KeyRecord {
   metadata: Record<string, unknown>;
 }
 
+export interface RetiredSecret {
+  hash: string;
+  keyId: string;
+  retiredAt: number;
+}
+
 export interface BudgetRow {
   id: string;
   spec: RawBudget;
@@ -71,6 +77,9 @@ export interface EntityStore {
   updateKey(row: KeyRecord): Promise<void>;
   getKey(id: string): Promise<KeyRecord | undefined>;
   listKeys(filter?: { team?: string; project?: string; includeRevoked?: boolean }): Promise<KeyRecord[]>;
+  /** A rotated-away secret, remembered so it is refused as revoked rather than unknown. */
+  retireSecret(row: RetiredSecret): Promise<void>;
+  listRetiredSecrets(): Promise<RetiredSecret[]>;
   upsertBudget(row: BudgetRow): Promise<void>;
   deleteBudget(id: string): Promise<void>;
   listBudgets(): Promise<BudgetRow[]>;

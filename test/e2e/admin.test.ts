@@ -23,6 +23,10 @@ interface BudgetView {
   remaining: Amount;
   windowStart: string;
   windowEnd: string;
+  match: Record<string, string>;
+  window: Record<string, unknown>;
+  alerts: number[];
+  clamp: boolean;
 }
 interface KeyView {
   id: string;
@@ -323,6 +327,19 @@ describe('keys', () => {
     expect(unknownField.status).toBe(400);
   });
 
+  it('a key refused for a bad budget window leaves no key behind', async () => {
+    const before = await h.admin<{ data: KeyView[] }>('GET', '/admin/v1/keys?team=growth');
+    const bad = await h.admin<ErrorBody>('POST', '/admin/v1/keys', {
+      team: 'growth',
+      project: 'funnel',
+      env: 'dev',
+      budget: { usd: 1, window: 'fortnightly' },
+    });
+    expect(bad.status).toBe(400);
+    const after = await h.admin<{ data: KeyView[] }>('GET', '/admin/v1/keys?team=growth');
+    expect(after.body.data.map((k) => k.id).sort()).toEqual(before.body.data.map((k) => k.id).sort());
+  });
+
   it('DELETE revokes: the key leaves the default listing and stops working', async () => {
     const k = await h.createKey({ team: 'growth', project: 'funnel', env: 'dev' });
     expect(await chat(k.secret)).toMatchObject({ ok: true });
@@ -341,24 +358,31 @@ describe('keys', () => {
     expect(missing.status).toBe(404);
   });
 
-  it('rotate issues a new secret with the same binding; the old key is revoked', async () => {
+  it('rotate issues a new secret for the same key: id, binding and budgets stay; the old secret is refused', async () => {
     const k = await h.createKey({ team: 'growth', project: 'funnel', env: 'staging', name: 'rot' });
-    const rotated = await h.admin<KeyView>('POST', `/admin/v1/keys/${k.id}/rotate`);
+    const rotated = await h.admin<KeyView & { metadata: Record<string, unknown> }>(
+      'POST',
+      `/admin/v1/keys/${k.id}/rotate`,
+    );
     expect(rotated.status).toBe(201);
     expect(rotated.body.key).toMatch(/^tg-/);
     expect(rotated.body.key).not.toBe(k.secret);
     expect(rotated.body).not.toHaveProperty('hash');
     expect(rotated.body).toMatchObject({
+      id: k.id,
       team: 'growth',
       project: 'funnel',
       env: 'staging',
       name: 'rot',
-      rotatedFrom: k.id,
+      revokedAt: null,
     });
-    const old = await h.admin<KeyView>('GET', `/admin/v1/keys/${k.id}`);
-    expect(old.body.revokedAt).not.toBeNull();
-    const again = await h.admin<ErrorBody>('POST', `/admin/v1/keys/${k.id}/rotate`);
-    expect(again.status).toBe(404);
+    expect(typeof rotated.body.metadata.rotatedAt).toBe('string');
+    expect(await chat(k.secret)).toMatchObject({ ok: false, status: 401, code: 'key_revoked' });
+    expect(await chat(rotated.body.key ?? '')).toMatchObject({ ok: true });
+    // Rotating again retires the second secret too.
+    const again = await h.admin<KeyView>('POST', `/admin/v1/keys/${k.id}/rotate`);
+    expect(again.status).toBe(201);
+    expect(await chat(rotated.body.key ?? '')).toMatchObject({ ok: false, status: 401, code: 'key_revoked' });
   });
 
   it('PATCH changes name and the model allowlist, enforced on the next call', async () => {
@@ -476,6 +500,39 @@ describe('budgets', () => {
     expect((await h.admin('DELETE', '/admin/v1/budgets/growth-checkout')).status).toBe(404);
     const list = await h.admin<{ data: BudgetView[] }>('GET', '/admin/v1/budgets');
     expect(list.body.data.map((b) => b.id)).not.toContain('growth-checkout');
+  });
+
+  it('PATCH changes only the fields it names (match, window, clamp, alerts are kept)', async () => {
+    const spec = {
+      id: 'support-bot-daily',
+      match: { team: 'support', project: 'bot', env: 'prod' },
+      limit: { usd: 3 },
+      window: { kind: 'rolling', size: '1d', bucket: '1h' },
+      mode: 'soft',
+      alerts: [0.9],
+      clamp: false,
+    };
+    const created = await h.admin<BudgetView>('POST', '/admin/v1/budgets', spec);
+    expect(created.status).toBe(201);
+    const keep = (b: BudgetView) => ({
+      match: b.match,
+      window: b.window,
+      mode: b.mode,
+      alerts: b.alerts,
+      clamp: b.clamp,
+    });
+    const patched = await h.admin<BudgetView>('PATCH', '/admin/v1/budgets/support-bot-daily', {
+      limit: { usd: 4 },
+    });
+    expect(patched.status).toBe(200);
+    expect(patched.body.limit.nanos).toBe(4_000_000_000);
+    expect(keep(patched.body)).toEqual(keep(created.body));
+    // A call outside the selector must not count against it.
+    const other = await h.createKey({ team: 'search', project: 'ranker', env: 'dev' });
+    expect((await chat(other.secret)).ok).toBe(true);
+    const after = await h.admin<BudgetView>('GET', '/admin/v1/budgets/support-bot-daily');
+    expect(after.body.spent.nanos).toBe(0);
+    await h.admin('DELETE', '/admin/v1/budgets/support-bot-daily');
   });
 
   it('a denied call is on the ledger with its policy', async () => {

@@ -30,13 +30,18 @@ describe('clamping max output tokens to what a budget can still afford', () => {
     expect((h.mock.received.at(-1)?.body as { max_tokens?: number }).max_tokens).toBe(clamped);
     expect(data.usage?.completion_tokens).toBe(clamped);
     expect(data.choices[0]?.finish_reason).toBe('length');
-    const b = await h.admin<{ spent: { nanos: number }; reserved: { nanos: number } }>('GET', '/admin/v1/budgets/search-clamped');
+    const b = await h.admin<{ spent: { nanos: number }; reserved: { nanos: number } }>(
+      'GET',
+      '/admin/v1/budgets/search-clamped',
+    );
     expect(b.body.spent.nanos).toBeLessThanOrEqual(10_000_000);
     expect(b.body.spent.nanos).toBeGreaterThan(9_900_000);
     expect(b.body.reserved.nanos).toBe(0);
     // Nothing useful is left: the next call is denied, not clamped to a handful of tokens.
     await expect(
-      h.openai(k.secret).chat.completions.create({ model: 'gpt-4.1', messages: [{ role: 'user', content: 'more' }] }),
+      h
+        .openai(k.secret)
+        .chat.completions.create({ model: 'gpt-4.1', messages: [{ role: 'user', content: 'more' }] }),
     ).rejects.toMatchObject({ status: 429, code: 'budget_exceeded' });
   });
 

@@ -197,31 +197,87 @@ const keyPatch = z
   })
   .strict();
 
-const budgetPatch = budgetSchema.partial().omit({ id: true }).strict();
+/** PATCH names only what changes: no defaults may fill the fields it leaves out. */
+const BUDGET_FIELDS = Object.keys(budgetSchema.shape).filter((k) => k !== 'id');
+const budgetPatch = z
+  .record(z.string(), z.unknown())
+  .refine((o) => Object.keys(o).every((k) => BUDGET_FIELDS.includes(k)), {
+    message: `only these fields can be changed: ${BUDGET_FIELDS.join(', ')}`,
+  });
 
 /** LiteLLM's `budget_duration` ("30d", "1h", "1mo") as a Tollgate window. */
-function windowFromDuration(duration: string | undefined | null): RawBudget['window'] {
+function windowFromDuration(duration: string | undefined | null, param: string): RawBudget['window'] {
   if (!duration) return { kind: 'calendar', every: 'month', tz: 'UTC' };
   const mo = /^(\d+)mo$/.exec(duration);
   if (mo) {
-    if (mo[1] !== '1')
-      raise(denial('invalid_request', 'budget_duration in months must be 1mo', { param: 'budget_duration' }));
+    if (mo[1] !== '1') raise(denial('invalid_request', `${param} in months must be 1mo`, { param }));
     return { kind: 'calendar', every: 'month', tz: 'UTC' };
   }
   try {
     parseDuration(duration);
   } catch {
-    raise(
-      denial('invalid_request', `budget_duration must look like 30s, 30m, 1h, 7d or 1mo`, {
-        param: 'budget_duration',
-      }),
-    );
+    raise(denial('invalid_request', `${param} must look like 30s, 30m, 1h, 7d or 1mo`, { param }));
   }
   return { kind: 'rolling', size: duration };
 }
 
 function windowFromInput(w: z.infer<typeof windowInput>): RawBudget['window'] {
-  return typeof w === 'string' || w === undefined ? windowFromDuration(w) : w;
+  return typeof w === 'string' || w === undefined ? windowFromDuration(w, 'budget.window') : w;
+}
+
+/** A budget spec as the admin API would store it; raises a catalogued 400 naming the bad field. */
+function checkedPolicy(svc: Services, spec: RawBudget): BudgetPolicy {
+  let policy: BudgetPolicy;
+  try {
+    policy = budgetFromRaw(spec);
+  } catch (err) {
+    const message = (err as Error).message;
+    const field = /^([a-z_.]+):/.exec(message)?.[1] ?? null;
+    return raise(denial('invalid_request', message, { param: field }));
+  }
+  if (policy.degrade && !svc.config.models.has(policy.degrade.to)) {
+    raise(
+      denial('invalid_request', `degrade.to: unknown model ${policy.degrade.to}`, { param: 'degrade.to' }),
+    );
+  }
+  return policy;
+}
+
+function keyBudgetSpec(keyId: string, usd: number | string, window: RawBudget['window']): RawBudget {
+  return {
+    id: `key:${keyId}`,
+    match: { key: keyId },
+    limit: { usd },
+    window,
+    mode: 'hard',
+    alerts: [0.5, 0.8, 1],
+    clamp: true,
+    degrade: null,
+    on_exhausted: 'deny',
+  };
+}
+
+/** JSON merge patch (RFC 7386): nested objects merge, everything else replaces. */
+function mergePatch(target: unknown, patch: unknown): unknown {
+  const isObject = (v: unknown): v is Record<string, unknown> =>
+    v !== null && typeof v === 'object' && !Array.isArray(v);
+  if (!isObject(patch) || !isObject(target)) return patch;
+  const out: Record<string, unknown> = { ...target };
+  for (const [k, v] of Object.entries(patch))
+    out[k] = isObject(v) && isObject(out[k]) ? mergePatch(out[k], v) : v;
+  return out;
+}
+
+function checkedId(value: string, param: string): string {
+  const parsed = idSchema.safeParse(value);
+  if (!parsed.success) {
+    raise(
+      denial('invalid_request', `${param} '${value}': ${parsed.error.issues[0]?.message ?? 'invalid id'}`, {
+        param,
+      }),
+    );
+  }
+  return value;
 }
 
 function expiryFrom(
@@ -293,21 +349,7 @@ export function adminRoutes(svc: Services): Route[] {
   };
 
   const saveBudget = async (spec: RawBudget, isNew: boolean) => {
-    let policy: BudgetPolicy;
-    try {
-      policy = budgetFromRaw(spec);
-    } catch (err) {
-      return raise(
-        denial('invalid_request', (err as Error).message, {
-          param: (err as Error).message.split(':')[0] ?? null,
-        }),
-      );
-    }
-    if (policy.degrade && !svc.config.models.has(policy.degrade.to)) {
-      raise(
-        denial('invalid_request', `degrade.to: unknown model ${policy.degrade.to}`, { param: 'degrade.to' }),
-      );
-    }
+    const policy = checkedPolicy(svc, spec);
     const existing = (await svc.store.entities.listBudgets()).find((b) => b.id === spec.id);
     if (isNew && existing) raise(denial('conflict', `budget '${spec.id}' already exists`));
     await svc.store.entities.upsertBudget({
@@ -343,6 +385,11 @@ export function adminRoutes(svc: Services): Route[] {
       if (!m.endsWith('*') && !svc.config.models.has(m))
         raise(denial('invalid_request', `unknown model ${m}`, { param: 'models' }));
     }
+    const expiresAt = expiryFrom(svc, input.expires_at, input.expires_in);
+    // Everything is checked before anything is written: a refused request leaves nothing behind.
+    const budgetWindow = input.budget ? windowFromInput(input.budget.window) : null;
+    if (input.budget && budgetWindow)
+      checkedPolicy(svc, keyBudgetSpec('key_check', input.budget.usd, budgetWindow));
     const created = await svc.keys.create({
       name: input.name ?? null,
       org: team?.org ?? '',
@@ -352,25 +399,12 @@ export function adminRoutes(svc: Services): Route[] {
       user: input.user ?? null,
       costCenter: input.cost_center ?? team?.costCenter ?? null,
       models: input.models ?? null,
-      expiresAt: expiryFrom(svc, input.expires_at, input.expires_in),
+      expiresAt,
       metadata: input.metadata ?? {},
     });
     let budget: BudgetPolicy | null = null;
-    if (input.budget) {
-      budget = await saveBudget(
-        {
-          id: `key:${created.key.id}`,
-          match: { key: created.key.id },
-          limit: { usd: input.budget.usd },
-          window: windowFromInput(input.budget.window),
-          mode: 'hard',
-          alerts: [0.5, 0.8, 1],
-          clamp: true,
-          degrade: null,
-          on_exhausted: 'deny',
-        },
-        true,
-      );
+    if (input.budget && budgetWindow) {
+      budget = await saveBudget(keyBudgetSpec(created.key.id, input.budget.usd, budgetWindow), true);
     }
     return { ...created, budget };
   };
@@ -532,8 +566,14 @@ export function adminRoutes(svc: Services): Route[] {
         }
         const existing = (await svc.store.entities.listBudgets()).find((b) => b.id === id);
         if (!existing) return raise(denial('not_found', `budget '${id}' does not exist`));
-        const merged = budgetSchema.safeParse({ ...existing.spec, ...patch, id });
-        if (!merged.success) raise(denial('invalid_request', formatZodIssues(merged.error).join('; ')));
+        const merged = budgetSchema.safeParse({
+          ...(mergePatch(existing.spec, patch) as Record<string, unknown>),
+          id,
+        });
+        if (!merged.success) {
+          const issues = formatZodIssues(merged.error);
+          raise(denial('invalid_request', issues.join('; '), { param: issues[0]?.split(':')[0] ?? null }));
+        }
         sendJson(res, 200, statusOf(await saveBudget((merged as { data: RawBudget }).data, false)));
       },
     ],
@@ -679,19 +719,23 @@ function liteLlmCompat(svc: Services, ops: AdminOps): Array<[Route['method'], st
       '/team/new',
       async (req, res) => {
         const input = await jsonBody(svc, req, liteTeamNew);
-        const id =
+        const id = checkedId(
           input.team_id ??
-          input.team_alias
-            .toLowerCase()
-            .replace(/[^a-z0-9._:-]+/g, '-')
-            .replace(/^-+/, '');
+            input.team_alias
+              .toLowerCase()
+              .replace(/[^a-z0-9._:-]+/g, '-')
+              .replace(/^[-._:]+|-+$/g, ''),
+          input.team_id ? 'team_id' : 'team_alias',
+        );
+        const project = meta(input.metadata, 'project');
+        if (project) checkedId(project, 'metadata.project');
+        const window = windowFromDuration(input.budget_duration, 'budget_duration');
         const team = await ops.createTeam({
           id,
           org: input.organization_id,
           name: input.team_alias,
           metadata: input.metadata ?? {},
         });
-        const project = meta(input.metadata, 'project');
         if (project) await ops.ensureProject(team.id, project);
         const budgets: RawBudget[] = rateBudgets('team', team.id, input.rpm_limit, input.tpm_limit);
         if (input.max_budget != null) {
@@ -699,7 +743,7 @@ function liteLlmCompat(svc: Services, ops: AdminOps): Array<[Route['method'], st
             id: `team:${team.id}`,
             match: { team: team.id },
             limit: { usd: input.max_budget },
-            window: windowFromDuration(input.budget_duration),
+            window,
             mode: 'hard',
             alerts: [0.5, 0.8, 1],
             clamp: true,
@@ -739,8 +783,26 @@ function liteLlmCompat(svc: Services, ops: AdminOps): Array<[Route['method'], st
             }),
           );
         }
-        await ops.ensureProject(team.id, project);
+        checkedId(project, 'metadata.project');
         const env = meta(input.metadata, 'env') ?? meta(team.metadata, 'env') ?? 'prod';
+        if (!svc.config.envs.has(env)) {
+          raise(
+            denial('invalid_request', `env must be one of ${[...svc.config.envs].join(', ')}`, {
+              param: 'metadata.env',
+            }),
+          );
+        }
+        if (input.max_budget != null) windowFromDuration(input.budget_duration, 'budget_duration');
+        if (input.duration) {
+          try {
+            parseDuration(input.duration);
+          } catch {
+            raise(
+              denial('invalid_request', 'duration must look like 30s, 30m, 1h or 30d', { param: 'duration' }),
+            );
+          }
+        }
+        await ops.ensureProject(team.id, project);
         const created = await ops.createKey({
           team: team.id,
           project,
@@ -752,7 +814,10 @@ function liteLlmCompat(svc: Services, ops: AdminOps): Array<[Route['method'], st
           metadata: input.metadata ?? {},
           budget:
             input.max_budget != null
-              ? { usd: input.max_budget, window: input.budget_duration ?? undefined }
+              ? {
+                  usd: input.max_budget,
+                  window: windowFromDuration(input.budget_duration, 'budget_duration'),
+                }
               : undefined,
         });
         for (const b of rateBudgets('key', created.key.id, input.rpm_limit, input.tpm_limit))
@@ -767,6 +832,8 @@ function liteLlmCompat(svc: Services, ops: AdminOps): Array<[Route['method'], st
           models: created.key.models ?? [],
           max_budget: input.max_budget ?? null,
           budget_duration: input.budget_duration ?? null,
+          rpm_limit: input.rpm_limit ?? null,
+          tpm_limit: input.tpm_limit ?? null,
           expires: created.key.expiresAt === null ? null : new Date(created.key.expiresAt).toISOString(),
           metadata: { ...created.key.metadata, project, env },
         });

@@ -1,6 +1,15 @@
 import type { Database } from 'better-sqlite3';
 import type { RawBudget } from '../../config/schema.ts';
-import type { BudgetRow, EntityStore, KeyRecord, OrgRow, ProjectRow, Source, TeamRow } from '../interface.ts';
+import type {
+  BudgetRow,
+  EntityStore,
+  KeyRecord,
+  OrgRow,
+  ProjectRow,
+  RetiredSecret,
+  Source,
+  TeamRow,
+} from '../interface.ts';
 
 type SqlRow = Record<string, unknown>;
 
@@ -91,6 +100,10 @@ export function sqliteEntityStore(db: Database): EntityStore {
        ON CONFLICT(id) DO UPDATE SET spec = excluded.spec, source = excluded.source, updated_at = excluded.updated_at`,
     ),
     deleteBudget: db.prepare('DELETE FROM budgets WHERE id = ?'),
+    retireSecret: db.prepare(
+      'INSERT OR IGNORE INTO retired_secrets (hash, key_id, retired_at) VALUES (@hash, @key_id, @retired_at)',
+    ),
+    listRetired: db.prepare('SELECT * FROM retired_secrets'),
     listBudgets: db.prepare('SELECT * FROM budgets ORDER BY id'),
   };
 
@@ -181,6 +194,16 @@ export function sqliteEntityStore(db: Database): EntityStore {
           all: filter.includeRevoked ? 1 : 0,
         }) as SqlRow[]
       ).map(toKey);
+    },
+    async retireSecret(r: RetiredSecret) {
+      s.retireSecret.run({ hash: r.hash, key_id: r.keyId, retired_at: r.retiredAt });
+    },
+    async listRetiredSecrets() {
+      return (s.listRetired.all() as SqlRow[]).map((r) => ({
+        hash: str(r.hash),
+        keyId: str(r.key_id),
+        retiredAt: Number(r.retired_at),
+      }));
     },
     async upsertBudget(b: BudgetRow) {
       s.upsertBudget.run({

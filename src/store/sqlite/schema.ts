@@ -34,6 +34,9 @@ const MIGRATIONS: string[] = [
   CREATE INDEX calls_team_ts ON calls(team, ts_start);
   CREATE INDEX calls_request ON calls(request_id) WHERE request_id IS NOT NULL;
   `,
+  `
+  CREATE TABLE retired_secrets (hash TEXT PRIMARY KEY, key_id TEXT NOT NULL, retired_at INTEGER NOT NULL);
+  `,
 ];
 
 export function migrate(db: Database): void {

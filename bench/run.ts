@@ -1,0 +1,488 @@
+/**
+ * `npm run bench`: gateway overhead against calling the mock upstream directly, side by side.
+ *
+ * Mock and gateway each run in their own child process; the load generator runs here. Every
+ * scenario alternates direct and gateway runs (A, B, A, B) so machine noise hits both alike,
+ * and any error or non-2xx response aborts the bench (a denial would invalidate the numbers).
+ *
+ * Environment:
+ *   BENCH_SCALE=0.3       shorter runs (a smoke test); results are not written to BENCHMARKS.md
+ *   BENCH_CPU_PROF=DIR    start the gateway with --cpu-prof into DIR (numbers are skewed; not written)
+ *   BENCH_ONLY=id,id      run only these scenarios (not written)
+ *   BENCH_LEDGER_DIR=/dev/shm  put the temp dir (SQLite ledger) there, e.g. tmpfs to take fsync out (not written)
+ *   BENCH_GATEWAY_NODE_FLAGS="--perf-basic-prof"  extra node flags for the gateway (e.g. for `perf record`; not written)
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import { join, resolve } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { stringify } from 'yaml';
+import {
+  NON_STREAM_BODY,
+  type RunResult,
+  runAutocannon,
+  runPaced,
+  STREAM_BODY,
+  type Target,
+} from './load.ts';
+import {
+  type Child,
+  cpuMs,
+  killAllNow,
+  machineCpuMs,
+  ROOT,
+  spawnGateway,
+  spawnMock,
+  stopAll,
+} from './procs.ts';
+import {
+  addedPerRound,
+  type CpuDelta,
+  cpuPerRequest,
+  fmtInt,
+  fmtMs,
+  latencySummary,
+  type MeasuredRun,
+  median,
+  pooledLatency,
+  renderMarkdown,
+  type Scenario,
+  type ScenarioResult,
+  throughputOf,
+  type Verdict,
+  writeBenchmarksFile,
+} from './report.ts';
+
+const SCALE = Number(process.env.BENCH_SCALE ?? '1');
+const PROFILE_DIR = process.env.BENCH_CPU_PROF ? resolve(process.env.BENCH_CPU_PROF) : null;
+const GATEWAY_FLAGS = (process.env.BENCH_GATEWAY_NODE_FLAGS ?? '').split(/\s+/).filter((f) => f.length > 0);
+const LEDGER_DIR = process.env.BENCH_LEDGER_DIR ?? null;
+const ONLY = process.env.BENCH_ONLY ? new Set(process.env.BENCH_ONLY.split(',')) : null;
+const ROUNDS = 3;
+const WARMUP_SECONDS = 1;
+/** The bench must end by itself; past this it kills everything and fails. */
+const WATCHDOG_MS = 200_000;
+
+const TARGET_RPS = 3_000;
+const TARGET_ADDED_P50_MS = 0.5;
+const TARGET_ADDED_P99_MS = 2;
+
+const secs = (s: number) => Math.max(1, Math.round(s * SCALE));
+
+const SCENARIOS: Scenario[] = [
+  {
+    id: 'throughput',
+    title: 'Max throughput, non-stream',
+    kind: 'throughput',
+    generator: 'autocannon',
+    connections: 64,
+    seconds: secs(3),
+    stream: false,
+  },
+  {
+    id: 'steady',
+    title: '500 req/s steady, non-stream',
+    kind: 'latency',
+    generator: 'paced',
+    connections: 16,
+    rate: 500,
+    seconds: secs(6),
+    stream: false,
+  },
+  {
+    id: 'ac-rate',
+    title: '500 req/s autocannon overallRate (bursty), non-stream',
+    kind: 'latency',
+    generator: 'autocannon',
+    connections: 16,
+    rate: 500,
+    seconds: secs(3),
+    stream: false,
+  },
+  {
+    id: 'stream',
+    title: '500 req/s steady, stream + include_usage',
+    kind: 'latency',
+    generator: 'paced',
+    connections: 16,
+    rate: 500,
+    seconds: secs(4),
+    stream: true,
+  },
+];
+
+interface Totals {
+  sent: number;
+  ok: number;
+}
+
+function log(msg: string): void {
+  process.stdout.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
+}
+
+async function admin<T>(baseUrl: string, master: string, method: string, path: string, body?: unknown) {
+  const res = await fetch(baseUrl + path, {
+    method,
+    headers: { authorization: `Bearer ${master}`, 'content-type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await res.text();
+  if (!res.ok) throw new Error(`${method} ${path}: HTTP ${res.status} ${text}`);
+  return JSON.parse(text) as T;
+}
+
+function writeConfig(dir: string, mockUrl: string): string {
+  const file = join(dir, 'tollgate.yaml');
+  writeFileSync(
+    file,
+    stringify({
+      server: { host: '127.0.0.1', port: 0 },
+      storage: { sqlite: join(dir, 'ledger.db') },
+      providers: { mock: { kind: 'openai', base_url: `${mockUrl}/v1` } },
+      models: [{ id: 'gpt-4.1-mini', provider: 'mock' }],
+      orgs: [{ id: 'bench-org', teams: [{ id: 'bench-team', projects: [{ id: 'bench-project' }] }] }],
+      budgets: [
+        {
+          id: 'org-monthly',
+          match: { org: 'bench-org' },
+          limit: { usd: 1_000_000 },
+          window: { kind: 'calendar', every: 'month' },
+        },
+        {
+          id: 'team-rolling-1h',
+          match: { team: 'bench-team' },
+          limit: { usd: 100_000, tokens: 1_000_000_000, requests: 100_000_000 },
+          window: { kind: 'rolling', size: '1h', bucket: '1m' },
+        },
+      ],
+    }),
+  );
+  return file;
+}
+
+function measureOne(scenario: Scenario, target: Target, seconds: number): Promise<RunResult> {
+  if (scenario.generator === 'paced') {
+    return runPaced(target, {
+      rate: scenario.rate ?? 500,
+      connections: scenario.connections,
+      seconds,
+      stream: scenario.stream,
+    });
+  }
+  return runAutocannon(target, {
+    connections: scenario.connections,
+    seconds,
+    overallRate: scenario.rate,
+    body: scenario.stream ? STREAM_BODY : NON_STREAM_BODY,
+  });
+}
+
+function assertClean(scenario: Scenario, phase: string, r: RunResult): void {
+  if (r.failures.length > 0 || r.ok !== r.completed) {
+    throw new Error(
+      `${scenario.id} ${phase} against ${r.target}: ${r.completed - r.ok} of ${r.completed} responses failed — ` +
+        `${r.failures.join('; ')}. The numbers would be invalid; aborting.`,
+    );
+  }
+}
+
+async function runScenario(
+  scenario: Scenario,
+  targets: { direct: Target; gateway: Target },
+  procs: { mock: Child; gateway: Child },
+  gatewayTotals: Totals,
+): Promise<ScenarioResult> {
+  const runs: MeasuredRun[] = [];
+  for (let round = 1; round <= ROUNDS; round++) {
+    // Alternate which side goes first, so a drift in background load does not favour one side.
+    const order = round % 2 === 1 ? [targets.direct, targets.gateway] : [targets.gateway, targets.direct];
+    for (const target of order) {
+      const account = (r: RunResult) => {
+        if (target.name !== 'gateway') return;
+        gatewayTotals.sent += r.sent;
+        gatewayTotals.ok += r.ok;
+      };
+      const warm = await measureOne(scenario, target, WARMUP_SECONDS);
+      account(warm);
+      assertClean(scenario, 'warm-up', warm);
+
+      const mock0 = cpuMs(procs.mock.proc.pid);
+      const gw0 = cpuMs(procs.gateway.proc.pid);
+      const bench0 = process.cpuUsage();
+      const machine0 = machineCpuMs();
+      const wall0 = performance.now();
+      const result = await measureOne(scenario, target, scenario.seconds);
+      const wallMs = performance.now() - wall0;
+      const machine1 = machineCpuMs();
+      const bench1 = process.cpuUsage(bench0);
+      const mock1 = cpuMs(procs.mock.proc.pid);
+      const gw1 = cpuMs(procs.gateway.proc.pid);
+      account(result);
+      assertClean(scenario, `round ${round}`, result);
+      const mockMs = mock0 === null || mock1 === null ? null : mock1 - mock0;
+      const gatewayMs = gw0 === null || gw1 === null ? null : gw1 - gw0;
+      const benchMs = (bench1.user + bench1.system) / 1000;
+      const cpu: CpuDelta = {
+        mockMs,
+        gatewayMs,
+        benchMs,
+        otherMs:
+          machine0 && machine1 && mockMs !== null && gatewayMs !== null
+            ? machine1.busy - machine0.busy - mockMs - gatewayMs - benchMs
+            : null,
+        stealMs: machine0 && machine1 ? machine1.steal - machine0.steal : null,
+        wallMs,
+      };
+      runs.push({ round, result, cpu });
+      log(`  ${scenario.id} round ${round} ${target.name.padEnd(7)} ${summarizeRun(result, cpu)}`);
+    }
+  }
+  return { scenario, runs };
+}
+
+function summarizeRun(r: RunResult, cpu: CpuDelta): string {
+  const rps = r.completed / r.wallSeconds;
+  const lat = latencySummary(r.latencies);
+  const late = r.schedulerLateP99 === null ? '' : `, send late p99 ${fmtMs(r.schedulerLateP99)} ms`;
+  const noise =
+    cpu.otherMs === null ? '' : `, other procs ${(Math.max(0, cpu.otherMs) / cpu.wallMs).toFixed(2)} cores`;
+  return (
+    `${fmtInt(r.completed)} ok in ${r.wallSeconds.toFixed(1)} s = ${fmtInt(rps)} req/s; ` +
+    `p50 ${fmtMs(lat.p50)} p90 ${fmtMs(lat.p90)} p99 ${fmtMs(lat.p99)} ms${late}${noise}`
+  );
+}
+
+interface UsageResponse {
+  data: Array<{ group: string | null; calls: number; denied: number; errors: number }>;
+}
+interface BudgetView {
+  id: string;
+  spent: { requests: number; nanos: number };
+  reserved: { nanos: number };
+}
+
+/** The ledger must hold one row per call the gateway served, none denied. Returns a one-line summary. */
+async function verifyLedger(
+  gatewayUrl: string,
+  master: string,
+  totals: Totals,
+  budgetIds: string[],
+): Promise<string> {
+  const count = async (status?: string) => {
+    const q = status ? `&status=${status}` : '';
+    const u = await admin<UsageResponse>(gatewayUrl, master, 'GET', `/admin/v1/usage?by=team${q}`);
+    return u.data.reduce(
+      (acc, r) => ({
+        calls: acc.calls + r.calls,
+        denied: acc.denied + r.denied,
+        errors: acc.errors + r.errors,
+      }),
+      { calls: 0, denied: 0, errors: 0 },
+    );
+  };
+  // Final rows are written off the request path: wait until the count stops moving.
+  let all = await count();
+  for (let i = 0; i < 40; i++) {
+    await new Promise((r) => setTimeout(r, 250));
+    const next = await count();
+    if (next.calls === all.calls && (await count('pending')).calls === 0) break;
+    all = next;
+  }
+  const ok = (await count('ok')).calls;
+  const aborted = (await count('client_aborted')).calls;
+  const problems: string[] = [];
+  if (all.denied > 0) problems.push(`${all.denied} denied calls`);
+  if (ok < totals.ok) problems.push(`only ${ok} ok rows for ${totals.ok} 2xx responses received`);
+  if (all.calls > totals.sent) problems.push(`${all.calls} rows but only ${totals.sent} requests sent`);
+  if (all.calls - ok - aborted > 0)
+    problems.push(`${all.calls - ok - aborted} rows neither ok nor client_aborted`);
+
+  const budgets = await admin<{ data: BudgetView[] }>(gatewayUrl, master, 'GET', '/admin/v1/budgets');
+  for (const id of budgetIds) {
+    const b = budgets.data.find((x) => x.id === id);
+    if (!b) problems.push(`budget ${id} missing`);
+    else {
+      if (b.spent.requests < ok || b.spent.requests > all.calls)
+        problems.push(
+          `budget ${id} counted ${b.spent.requests} requests, ledger has ${ok} ok / ${all.calls} rows`,
+        );
+      if (b.reserved.nanos !== 0)
+        problems.push(`budget ${id} still holds ${b.reserved.nanos} nanos reserved`);
+    }
+  }
+  const summary =
+    `${fmtInt(all.calls)} ledger rows (${fmtInt(ok)} ok, ${fmtInt(aborted)} client_aborted, 0 denied) for ` +
+    `${fmtInt(totals.ok)} 2xx responses received and ${fmtInt(totals.sent)} requests sent through the gateway ` +
+    `(the difference is requests in flight when autocannon cut its connections at the end of a run); ` +
+    `budgets ${budgetIds.join(', ')} each counted every call`;
+  if (problems.length > 0) throw new Error(`ledger check failed: ${problems.join('; ')}\n(${summary})`);
+  return summary;
+}
+
+function verdicts(results: ScenarioResult[]): Verdict[] {
+  const out: Verdict[] = [];
+  const tp = results.find((r) => r.scenario.id === 'throughput');
+  if (tp) {
+    const g = throughputOf(tp, 'gateway');
+    const d = throughputOf(tp, 'direct');
+    const us = cpuPerRequest(tp, 'gateway').gateway;
+    const ceiling =
+      us === null
+        ? ''
+        : `; the gateway spent ${fmtInt(us)} µs of CPU per request, i.e. at most ~${fmtInt(1e6 / us)} req/s on one fully available core`;
+    out.push({
+      label: `≥ ${fmtInt(TARGET_RPS)} req/s through one gateway process`,
+      met: g >= TARGET_RPS,
+      detail:
+        `${fmtInt(g)} req/s, ${((g / d) * 100).toFixed(0)}% of direct ${fmtInt(d)} req/s, with the load generator ` +
+        `and the mock on the same ${os.cpus().length} cores${ceiling}`,
+    });
+  }
+  for (const id of ['steady', 'ac-rate']) {
+    const r = results.find((x) => x.scenario.id === id);
+    if (!r) continue;
+    const d = pooledLatency(r, 'direct');
+    const g = pooledLatency(r, 'gateway');
+    const a50 = g.p50 - d.p50;
+    const a99 = g.p99 - d.p99;
+    const rounds = addedPerRound(r);
+    const m50 = median(rounds.map((x) => x.p50));
+    const m99 = median(rounds.map((x) => x.p99));
+    const kind = r.scenario.generator === 'paced' ? 'steady, open-loop' : 'autocannon overallRate, bursty';
+    out.push({
+      label: `added p50 ≤ ${TARGET_ADDED_P50_MS} ms and p99 ≤ ${TARGET_ADDED_P99_MS} ms at 500 req/s non-stream (${kind})`,
+      met: a50 <= TARGET_ADDED_P50_MS && a99 <= TARGET_ADDED_P99_MS,
+      detail:
+        `all samples: added p50 ${fmtMs(a50)} ms (${a50 <= TARGET_ADDED_P50_MS ? 'within' : 'over'}), ` +
+        `added p99 ${fmtMs(a99)} ms (${a99 <= TARGET_ADDED_P99_MS ? 'within' : 'over'}); ` +
+        `median of ${rounds.length} rounds: ${fmtMs(m50)} / ${fmtMs(m99)} ms`,
+    });
+  }
+  return out;
+}
+
+async function main(): Promise<void> {
+  const t0 = performance.now();
+  const watchdog = setTimeout(() => {
+    process.stderr.write(
+      `bench: still running after ${WATCHDOG_MS / 1000} s; killing children and failing\n`,
+    );
+    killAllNow();
+    process.exit(2);
+  }, WATCHDOG_MS);
+  watchdog.unref();
+  process.on('exit', killAllNow);
+  for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(sig, () => {
+      killAllNow();
+      process.exit(130);
+    });
+  }
+
+  const machine = {
+    cpu: os.cpus()[0]?.model ?? 'unknown',
+    cores: os.cpus().length,
+    memoryGiB: os.totalmem() / 2 ** 30,
+    node: process.version,
+    platform: `${os.platform()} ${os.release()}`,
+    loadAvg: os
+      .loadavg()
+      .map((l) => l.toFixed(2))
+      .join(' '),
+  };
+  const date = new Date().toISOString();
+  const dir = mkdtempSync(join(LEDGER_DIR ?? os.tmpdir(), 'tollgate-bench-'));
+  const master = randomBytes(24).toString('hex');
+  try {
+    log(`${machine.cpu}, ${machine.cores} cores, Node ${machine.node}; temp dir ${dir}`);
+    const mock = await spawnMock();
+    log(`mock upstream at ${mock.url} (pid ${mock.proc.pid})`);
+    const configFile = writeConfig(dir, mock.url);
+    const nodeFlags: string[] = [...GATEWAY_FLAGS];
+    if (PROFILE_DIR) {
+      mkdirSync(PROFILE_DIR, { recursive: true });
+      nodeFlags.push('--cpu-prof', `--cpu-prof-dir=${PROFILE_DIR}`);
+    }
+    const gateway = await spawnGateway(
+      configFile,
+      { TOLLGATE_MASTER_KEY: master, TOLLGATE_LOG_LEVEL: 'info' },
+      nodeFlags,
+    );
+    log(
+      `gateway at ${gateway.url} (pid ${gateway.proc.pid})${PROFILE_DIR ? `, profiling into ${PROFILE_DIR}` : ''}`,
+    );
+
+    const created = await admin<{ key: string; budget: { id: string } | null }>(
+      gateway.url,
+      master,
+      'POST',
+      '/admin/v1/keys',
+      {
+        team: 'bench-team',
+        project: 'bench-project',
+        env: 'prod',
+        name: 'bench',
+        budget: { usd: '1000000', window: '1mo' },
+      },
+    );
+    if (!created.budget) throw new Error('the key-level budget was not created');
+    const budgetIds = ['org-monthly', 'team-rolling-1h', created.budget.id];
+    const policies = await admin<{ data: BudgetView[] }>(gateway.url, master, 'GET', '/admin/v1/budgets');
+    for (const id of budgetIds) {
+      if (!policies.data.some((p) => p.id === id)) throw new Error(`budget ${id} is not active`);
+    }
+    log(`virtual key created; budgets enforced: ${budgetIds.join(', ')}`);
+
+    const targets = {
+      direct: { name: 'direct', url: mock.url, headers: {} } satisfies Target,
+      gateway: {
+        name: 'gateway',
+        url: gateway.url,
+        headers: { authorization: `Bearer ${created.key}` },
+      } satisfies Target,
+    };
+    const totals: Totals = { sent: 0, ok: 0 };
+    const results: ScenarioResult[] = [];
+    for (const scenario of SCENARIOS) {
+      if (ONLY && !ONLY.has(scenario.id)) continue;
+      log(`scenario ${scenario.id}: ${scenario.title}`);
+      results.push(await runScenario(scenario, targets, { mock, gateway }, totals));
+    }
+
+    const ledgerCheck = await verifyLedger(gateway.url, master, totals, budgetIds);
+    log(`ledger: ${ledgerCheck}`);
+
+    const markdown = renderMarkdown({
+      date,
+      machine,
+      results,
+      verdicts: verdicts(results),
+      ledgerCheck,
+      totalSeconds: (performance.now() - t0) / 1000,
+    });
+    process.stdout.write(`\n${markdown}\n`);
+    if (SCALE === 1 && !PROFILE_DIR && !ONLY && !LEDGER_DIR && GATEWAY_FLAGS.length === 0) {
+      const file = join(ROOT, 'BENCHMARKS.md');
+      writeBenchmarksFile(file, markdown);
+      log(`results written to ${file}`);
+    } else {
+      log('partial, scaled or profiled run: BENCHMARKS.md left unchanged');
+    }
+  } finally {
+    await stopAll(PROFILE_DIR ? 30_000 : 3_000);
+    rmSync(dir, { recursive: true, force: true });
+    clearTimeout(watchdog);
+    if (PROFILE_DIR)
+      log(
+        `gateway CPU profile written to ${PROFILE_DIR}; inspect with: npx tsx bench/cpuprofile.ts ${PROFILE_DIR}`,
+      );
+  }
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(
+    `\nbench FAILED: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`,
+  );
+  process.exitCode = 1;
+});
