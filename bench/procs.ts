@@ -21,6 +21,8 @@ export interface SpawnOptions {
   /** Arguments after `node`, e.g. [bin/tollgate.js, 'start', ...]. */
   nodeArgs: string[];
   env?: Record<string, string>;
+  /** Working directory; the repo root by default. */
+  cwd?: string;
   /** The first capture group is the child's base URL. */
   ready: RegExp;
   timeoutMs?: number;
@@ -29,7 +31,7 @@ export interface SpawnOptions {
 /** Starts `node <nodeArgs>` and waits until its output matches `ready`. */
 export async function spawnChild(opts: SpawnOptions): Promise<Child> {
   const proc = spawn(process.execPath, opts.nodeArgs, {
-    cwd: ROOT,
+    cwd: opts.cwd ?? ROOT,
     env: { ...process.env, ...opts.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -70,11 +72,22 @@ export function spawnMock(): Promise<Child> {
   });
 }
 
-export function spawnGateway(configFile: string, env: Record<string, string>, nodeFlags: string[] = []) {
+/**
+ * With extra node flags (profiling), the gateway runs in `scratchDir`: some flags drop files in
+ * the working directory (`--perf-basic-prof` writes isolate-*-v8.log), and they must not land in the repo.
+ */
+export function spawnGateway(
+  configFile: string,
+  env: Record<string, string>,
+  nodeFlags: string[],
+  scratchDir: string,
+) {
+  const scratch = nodeFlags.length > 0;
   return spawnChild({
     name: 'gateway',
     nodeArgs: [...nodeFlags, CLI, 'start', '--config', configFile],
-    env,
+    env: scratch ? { ...env, TSX_TSCONFIG_PATH: join(ROOT, 'tsconfig.json') } : env,
+    cwd: scratch ? scratchDir : ROOT,
     ready: /listening on (http:\/\/\S+)/,
   });
 }

@@ -2,7 +2,7 @@
  * `npm run bench`: gateway overhead against calling the mock upstream directly, side by side.
  *
  * Mock and gateway each run in their own child process; the load generator runs here. Every
- * scenario alternates direct and gateway runs (A, B, A, B) so machine noise hits both alike,
+ * scenario interleaves direct and gateway runs (A B, B A, A B) so machine noise hits both alike,
  * and any error or non-2xx response aborts the bench (a denial would invalidate the numbers).
  *
  * Environment:
@@ -57,7 +57,7 @@ import {
 const SCALE = Number(process.env.BENCH_SCALE ?? '1');
 const PROFILE_DIR = process.env.BENCH_CPU_PROF ? resolve(process.env.BENCH_CPU_PROF) : null;
 const GATEWAY_FLAGS = (process.env.BENCH_GATEWAY_NODE_FLAGS ?? '').split(/\s+/).filter((f) => f.length > 0);
-const LEDGER_DIR = process.env.BENCH_LEDGER_DIR ?? null;
+const LEDGER_DIR = process.env.BENCH_LEDGER_DIR || null;
 const ONLY = process.env.BENCH_ONLY ? new Set(process.env.BENCH_ONLY.split(',')) : null;
 const ROUNDS = 3;
 const WARMUP_SECONDS = 1;
@@ -181,7 +181,7 @@ function measureOne(scenario: Scenario, target: Target, seconds: number): Promis
 function assertClean(scenario: Scenario, phase: string, r: RunResult): void {
   if (r.failures.length > 0 || r.ok !== r.completed) {
     throw new Error(
-      `${scenario.id} ${phase} against ${r.target}: ${r.completed - r.ok} of ${r.completed} responses failed — ` +
+      `${scenario.id} ${phase} against ${r.target} failed (${r.ok} valid 2xx for ${r.sent} requests sent): ` +
         `${r.failures.join('; ')}. The numbers would be invalid; aborting.`,
     );
   }
@@ -364,18 +364,24 @@ function verdicts(results: ScenarioResult[]): Verdict[] {
 
 async function main(): Promise<void> {
   const t0 = performance.now();
+  const dir = mkdtempSync(join(LEDGER_DIR ?? os.tmpdir(), 'tollgate-bench-'));
+  /** Last resort (signal, watchdog, exit): SIGKILL the children and drop the temp dir. */
+  const abandon = () => {
+    killAllNow();
+    rmSync(dir, { recursive: true, force: true });
+  };
   const watchdog = setTimeout(() => {
     process.stderr.write(
       `bench: still running after ${WATCHDOG_MS / 1000} s; killing children and failing\n`,
     );
-    killAllNow();
+    abandon();
     process.exit(2);
   }, WATCHDOG_MS);
   watchdog.unref();
   process.on('exit', killAllNow);
   for (const sig of ['SIGINT', 'SIGTERM'] as const) {
     process.once(sig, () => {
-      killAllNow();
+      abandon();
       process.exit(130);
     });
   }
@@ -392,7 +398,6 @@ async function main(): Promise<void> {
       .join(' '),
   };
   const date = new Date().toISOString();
-  const dir = mkdtempSync(join(LEDGER_DIR ?? os.tmpdir(), 'tollgate-bench-'));
   const master = randomBytes(24).toString('hex');
   try {
     log(`${machine.cpu}, ${machine.cores} cores, Node ${machine.node}; temp dir ${dir}`);
@@ -408,6 +413,7 @@ async function main(): Promise<void> {
       configFile,
       { TOLLGATE_MASTER_KEY: master, TOLLGATE_LOG_LEVEL: 'info' },
       nodeFlags,
+      dir,
     );
     log(
       `gateway at ${gateway.url} (pid ${gateway.proc.pid})${PROFILE_DIR ? `, profiling into ${PROFILE_DIR}` : ''}`,
