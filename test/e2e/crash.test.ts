@@ -18,6 +18,7 @@ beforeAll(async () => {
   writeFileSync(
     join(dir, 'tollgate.yaml'),
     stringify({
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: an ${ENV} reference for the config loader
       server: { port: 0, master_key: '${TOLLGATE_MASTER_KEY}' },
       storage: { sqlite: join(dir, 'ledger.db') },
       providers: { mock: { kind: 'openai', base_url: `${mock.url}/v1`, forward_headers: ['x-mock-*'] } },
