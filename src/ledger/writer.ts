@@ -15,12 +15,15 @@ export class LedgerWriter {
   private queue: CallRecord[] = [];
   private waiters: Waiter[] = [];
   private scheduled = false;
+  private timer: NodeJS.Timeout | null = null;
   private flushing: Promise<void> | null = null;
   private failures = 0;
 
   constructor(
     private readonly store: LedgerStore,
     private readonly onError: (err: Error) => void = () => {},
+    /** Final rows wait this long for company, so a steady trickle of calls still shares commits. */
+    private readonly finalDelayMs = 5,
   ) {}
 
   writePending(row: CallRecord): Promise<void> {
@@ -33,7 +36,11 @@ export class LedgerWriter {
 
   writeFinal(row: CallRecord): void {
     this.queue.push(row);
-    this.schedule();
+    if (this.scheduled || this.timer) return;
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      this.schedule();
+    }, this.finalDelayMs);
   }
 
   get backlog(): number {
@@ -56,6 +63,10 @@ export class LedgerWriter {
   }
 
   private runFlush(): Promise<void> {
+    if (this.timer) {
+      clearTimeout(this.timer);
+      this.timer = null;
+    }
     const rows = this.queue;
     const waiters = this.waiters;
     this.queue = [];

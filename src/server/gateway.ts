@@ -58,7 +58,9 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway & { re
   const config = compileConfig(opts.config);
   const clock = opts.clock ?? Date.now;
   const log = opts.logger ?? pino({ level: process.env.TOLLGATE_LOG_LEVEL ?? 'info' });
-  const store = openSqliteStore(opts.dbFile ?? config.raw.storage.sqlite);
+  const store = openSqliteStore(opts.dbFile ?? config.raw.storage.sqlite, {
+    onError: (message) => log.error(message),
+  });
   try {
     const policies = await seedStore(store, config, clock());
     const counters = new MemoryBudgetCounters();
@@ -107,6 +109,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway & { re
         resolve(),
       );
     });
+    let closing: Promise<void> | null = null;
     const addr = server.address() as AddressInfo;
     const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
     return {
@@ -114,16 +117,20 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway & { re
       server,
       services,
       recovery,
-      async close() {
-        await new Promise<void>((resolve) => {
-          server.close(() => resolve());
-          server.closeAllConnections();
-        });
-        await ledger.flush();
-        await services.upstream.close();
-        await store.close();
+      close() {
+        closing ??= closeAll();
+        return closing;
       },
     };
+    async function closeAll(): Promise<void> {
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      });
+      await ledger.flush();
+      await services.upstream.close();
+      await store.close();
+    }
   } catch (err) {
     await store.close();
     throw err;

@@ -1,36 +1,49 @@
 import Database from 'better-sqlite3';
 import type { Store } from '../interface.ts';
+import { startCheckpointer } from './checkpointer.ts';
 import { sqliteEntityStore } from './entities.ts';
 import { sqliteLedgerStore } from './ledger.ts';
+import { acquireFileLock, StoreLockedError } from './lock.ts';
 import { migrate } from './schema.ts';
 
-export class StoreLockedError extends Error {}
+export { StoreLockedError };
 
-/**
- * Opens the embedded store. One connection, WAL, exclusive lock: the embedded gateway owns
- * its file (a second gateway on the same file is refused at once rather than sharing counters).
- */
-export function openSqliteStore(file: string): Store {
-  const db = new Database(file);
+export interface SqliteOptions {
+  /** How often the worker thread checkpoints the WAL. */
+  checkpointIntervalMs?: number;
+  onError?: (message: string) => void;
+}
+
+/** Opens the embedded store: one connection, WAL, owned by this process (lock file). */
+export function openSqliteStore(file: string, opts: SqliteOptions = {}): Store {
+  const inMemory = file === ':memory:';
+  const release = inMemory ? () => {} : acquireFileLock(file);
+  let db: Database.Database;
   try {
+    db = new Database(file);
     db.pragma('journal_mode = WAL');
     // NORMAL in WAL survives a process crash (kill -9); only an OS crash can lose the last commits.
     db.pragma('synchronous = NORMAL');
-    db.pragma('busy_timeout = 0');
-    if (file !== ':memory:') db.pragma('locking_mode = EXCLUSIVE');
+    db.pragma('busy_timeout = 2000');
+    if (!inMemory) db.pragma('wal_autocheckpoint = 0');
     migrate(db);
   } catch (err) {
-    db.close();
-    if ((err as { code?: string }).code === 'SQLITE_BUSY') {
-      throw new StoreLockedError(`database ${file} is in use by another Tollgate process`);
-    }
+    release();
     throw err;
   }
+  const onError = opts.onError ?? (() => {});
+  const checkpointer = inMemory
+    ? null
+    : startCheckpointer(file, opts.checkpointIntervalMs ?? 1000, (message) => {
+        onError(`WAL checkpoint failed: ${message}`);
+      });
   return {
     entities: sqliteEntityStore(db),
     ledger: sqliteLedgerStore(db),
     async close() {
+      await checkpointer?.stop();
       if (db.open) db.close();
+      release();
     },
   };
 }

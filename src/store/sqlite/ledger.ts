@@ -104,8 +104,12 @@ function whereClause(f: CallFilter): { sql: string; params: Record<string, unkno
 
 export function sqliteLedgerStore(db: Database): LedgerStore {
   const cols = COLUMNS.map(([, c]) => c);
+  // An upsert, not INSERT OR REPLACE: the final row updates the pending one in place instead of
+  // deleting and re-inserting it through every index.
+  const updates = cols.filter((c) => c !== 'call_id' && c !== 'attempt').map((c) => `${c} = excluded.${c}`);
   const upsert = db.prepare(
-    `INSERT OR REPLACE INTO calls (${cols.join(', ')}) VALUES (${cols.map(() => '?').join(', ')})`,
+    `INSERT INTO calls (${cols.join(', ')}) VALUES (${cols.map(() => '?').join(', ')})
+     ON CONFLICT (call_id, attempt) DO UPDATE SET ${updates.join(', ')}`,
   );
   const writeMany = db.transaction((rows: CallRecord[]) => {
     for (const r of rows) upsert.run(toParams(r));
