@@ -1,18 +1,18 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { type Denial, denial, describe } from '../errors.ts';
-import { setMaxOutputTokens } from '../estimate/output.ts';
+import type { Ingress } from '../ingress/types.ts';
 import type { CallRecord } from '../ledger/types.ts';
 import { formatUsd } from '../money.ts';
-import type { Result } from '../result.ts';
-import { parseJsonObject, readBody, sendError } from '../server/http.ts';
+import { parseJsonObject, readBody, sendJson } from '../server/http.ts';
 import type { Services } from '../server/services.ts';
 import { attribute } from './attribute.ts';
 import { authenticate } from './authenticate.ts';
 import { baseRecord, type CallContext, type Reservation, type Target } from './context.ts';
 import { estimate } from './estimate.ts';
-import { resolveTarget, validateChatBody } from './guard.ts';
+import { resolveTarget } from './guard.ts';
 import { reserve } from './reserve.ts';
+import { buildExchange, chooseLeg, type Leg } from './route.ts';
 import { applySettlement, measure, settle } from './settle.ts';
 import { forward } from './upstream.ts';
 
@@ -22,33 +22,35 @@ import { forward } from './upstream.ts';
  * A denial at any phase stops the call; after `reserve` the reservation is settled or released
  * exactly once in `finally`, whatever happens upstream or to the client.
  */
-export async function handleChatCompletions(
+export async function handleCall(
   svc: Services,
+  ingress: Ingress,
   req: IncomingMessage,
   res: ServerResponse,
 ): Promise<void> {
   const startedAt = svc.clock();
   const callId = `call_${randomUUID()}`;
   const callHeaders = { 'x-tollgate-call-id': callId };
+  const refuse = (d: Denial) => sendDenial(res, ingress, d, callHeaders);
 
   const key = authenticate(svc.keys, req.headers);
   if (!key.ok) {
     req.resume();
-    return sendError(res, key.error, callHeaders);
+    return refuse(key.error);
   }
   const raw = await readBody(req, svc.config.raw.server.max_body_bytes);
-  if (!raw.ok) return sendError(res, raw.error, callHeaders);
+  if (!raw.ok) return refuse(raw.error);
   const body = parseJsonObject(raw.value, req.headers['content-type']);
-  if (!body.ok) return sendError(res, body.error, callHeaders);
+  if (!body.ok) return refuse(body.error);
 
   const attributed = attribute(key.value, req.headers, body.value);
-  if (!attributed.ok) return sendError(res, attributed.error, callHeaders);
-  const shape = validateChatBody(body.value);
+  if (!attributed.ok) return refuse(attributed.error);
+  const shape = ingress.validate(body.value);
   const ctx: CallContext = {
     callId,
     attempt: 1,
     startedAt,
-    endpoint: '/v1/chat/completions',
+    endpoint: ingress.endpoint,
     headers: req.headers,
     body: body.value,
     key: key.value,
@@ -58,13 +60,22 @@ export async function handleChatCompletions(
     stream: shape.ok ? shape.value.stream : false,
     clientWantsUsage: shape.ok ? shape.value.clientWantsUsage : false,
   };
-  if (!shape.ok) return deny(svc, res, ctx, null, shape.error);
+  if (!shape.ok) return deny(svc, res, ingress, ctx, null, shape.error);
 
-  const target = guardTarget(svc, ctx);
-  if (!target.ok) return deny(svc, res, ctx, null, target.error);
+  const target = resolveTarget(
+    svc.config,
+    svc.prices,
+    ctx.key,
+    ctx.identity.model,
+    ctx.body,
+    ingress.outputFields,
+  );
+  if (!target.ok) return deny(svc, res, ingress, ctx, null, target.error);
   ctx.identity = { ...ctx.identity, model: target.value.model.id, provider: target.value.provider.id };
+  const leg = chooseLeg(ingress, target.value);
+  if (!leg.ok) return deny(svc, res, ingress, ctx, target.value, leg.error);
 
-  const est = estimate(ctx.body, target.value);
+  const est = estimate(ingress, ctx.body, target.value);
   const reservation = reserve(svc.budgets, {
     reservationId: `${callId}#${ctx.attempt}`,
     identity: ctx.identity,
@@ -72,19 +83,22 @@ export async function handleChatCompletions(
     estimate: est,
     nowMs: startedAt,
     minClampedOutput: svc.config.raw.min_clamped_output_tokens,
-    clampTo: (tokens) => setMaxOutputTokens(ctx.body, tokens),
+    clampTo: (tokens) => ingress.setMaxOutput(ctx.body, tokens),
   });
-  if (!reservation.ok) return deny(svc, res, ctx, target.value, reservation.error);
-  await runReserved(svc, res, ctx, target.value, est, reservation.value);
+  if (!reservation.ok) return deny(svc, res, ingress, ctx, target.value, reservation.error);
+  await runReserved(svc, res, ingress, leg.value, ctx, target.value, est, reservation.value);
 }
 
-function guardTarget(svc: Services, ctx: CallContext): Result<Target> {
-  return resolveTarget(svc.config, svc.prices, ctx.key, ctx.identity.model, ctx.body);
+function sendDenial(res: ServerResponse, ingress: Ingress, d: Denial, headers: Record<string, string>): void {
+  const r = ingress.errorResponse(d);
+  sendJson(res, r.status, r.body, { ...r.headers, ...headers });
 }
 
 async function runReserved(
   svc: Services,
   res: ServerResponse,
+  ingress: Ingress,
+  leg: Leg,
   ctx: CallContext,
   target: Target,
   est: ReturnType<typeof estimate>,
@@ -114,17 +128,26 @@ async function runReserved(
       svc.log.error({ err, callId: ctx.callId }, 'ledger unavailable; refusing the call');
       svc.budgets.counters.release(reservation.id);
       closed = true;
-      return sendError(
+      return sendDenial(
         res,
+        ingress,
         denial('store_unavailable', 'The ledger is unavailable; the call was not forwarded.'),
+        headers,
       );
     }
+    const opts = { stream: ctx.stream, clientWantsUsage: ctx.clientWantsUsage };
+    const encoderContext = {
+      model: ctx.identity.model,
+      clientWantsUsage: ctx.clientWantsUsage,
+      estimatedInputTokens: est.inputTokens,
+    };
+    const exchange = await buildExchange(ingress, target, leg, ctx.body, opts, encoderContext);
     const outcome = await forward({
       clients: svc.upstream,
       target,
-      body: ctx.body,
+      exchange,
       stream: ctx.stream,
-      clientWantsUsage: ctx.clientWantsUsage,
+      streamErrorEvent: ingress.streamError,
       res,
       clientHeaders: ctx.headers,
       responseHeaders: headers,
@@ -155,7 +178,7 @@ async function runReserved(
         row.status = 'upstream_error';
         row.httpStatus = outcome.responded ? 200 : describe(outcome.denial.code).status;
         row.errorCode = outcome.denial.code;
-        if (!outcome.responded) sendError(res, outcome.denial, headers);
+        if (!outcome.responded) sendDenial(res, ingress, outcome.denial, headers);
         break;
       }
     }
@@ -172,7 +195,12 @@ async function runReserved(
         leaseUntil: null,
       });
       if (!res.headersSent)
-        sendError(res, denial('internal_error', 'Internal error while handling the call.'));
+        sendDenial(
+          res,
+          ingress,
+          denial('internal_error', 'Internal error while handling the call.'),
+          headers,
+        );
     }
   }
 }
@@ -184,7 +212,14 @@ function sendBuffer(res: ServerResponse, body: Buffer, headers: Record<string, s
 }
 
 /** A call refused before it reached the provider still gets its ledger row, at $0. */
-function deny(svc: Services, res: ServerResponse, ctx: CallContext, target: Target | null, d: Denial): void {
+function deny(
+  svc: Services,
+  res: ServerResponse,
+  ingress: Ingress,
+  ctx: CallContext,
+  target: Target | null,
+  d: Denial,
+): void {
   const row = baseRecord(ctx, target);
   row.status = 'denied';
   row.tsEnd = svc.clock();
@@ -193,5 +228,5 @@ function deny(svc: Services, res: ServerResponse, ctx: CallContext, target: Targ
   row.errorCode = d.code;
   row.denialPolicy = d.policyId ?? null;
   svc.ledger.writeFinal(row);
-  sendError(res, d, { 'x-tollgate-call-id': ctx.callId });
+  sendDenial(res, ingress, d, { 'x-tollgate-call-id': ctx.callId });
 }

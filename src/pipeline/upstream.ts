@@ -1,10 +1,11 @@
 import { once } from 'node:events';
 import type { IncomingHttpHeaders, ServerResponse } from 'node:http';
 import type { Dispatcher } from 'undici';
-import { type Denial, denial, toErrorResponse } from '../errors.ts';
+import { type Denial, denial } from '../errors.ts';
 import type { Usage } from '../pricing/types.ts';
 import type { UpstreamClients } from '../providers/http.ts';
 import type { Target } from './context.ts';
+import type { Exchange } from './route.ts';
 
 export type UpstreamOutcome =
   | { kind: 'ok'; usage: Usage | null; generatedText: string; ttftMs: number | null; json: Buffer | null }
@@ -15,9 +16,10 @@ export type UpstreamOutcome =
 export interface ForwardInput {
   clients: UpstreamClients;
   target: Target;
-  body: Record<string, unknown>;
+  exchange: Exchange;
   stream: boolean;
-  clientWantsUsage: boolean;
+  /** How an error travels inside an already-started stream, in the client's dialect. */
+  streamErrorEvent: (d: Denial) => string;
   res: ServerResponse;
   /** The client's request headers; only those the provider's forward_headers allows go upstream. */
   clientHeaders: IncomingHttpHeaders;
@@ -36,7 +38,6 @@ const MAX_ERROR_BODY = 64 * 1024;
  */
 export async function forward(input: ForwardInput): Promise<UpstreamOutcome> {
   const { target, res } = input;
-  const opts = { stream: input.stream, clientWantsUsage: input.clientWantsUsage };
   const abort = new AbortController();
   let clientGone = false;
   const onClose = () => {
@@ -47,11 +48,12 @@ export async function forward(input: ForwardInput): Promise<UpstreamOutcome> {
   };
   res.on('close', onClose);
   const overall = setTimeout(() => abort.abort(new Error('timeout')), target.provider.timeout_ms);
-  const meter = input.stream ? target.adapter.createStreamMeter(opts) : null;
+  const { exchange } = input;
+  const meter = input.stream ? exchange.meter() : null;
   let ttftMs: number | null = null;
   let responded = false;
   try {
-    const request = target.adapter.chatRequest(target.provider, target.model, input.body, opts);
+    const request = exchange.request;
     const url = new URL(request.url);
     const headers = {
       ...forwardedHeaders(input.clientHeaders, target.provider.forward_headers),
@@ -59,7 +61,7 @@ export async function forward(input: ForwardInput): Promise<UpstreamOutcome> {
     };
     const upstream = await input.clients.pool(target.provider, url).request({
       path: url.pathname + url.search,
-      method: 'POST',
+      method: request.method ?? 'POST',
       headers,
       body: request.body,
       signal: abort.signal,
@@ -98,7 +100,8 @@ export async function forward(input: ForwardInput): Promise<UpstreamOutcome> {
           responded,
         };
       }
-      return { kind: 'ok', usage: target.adapter.usageFromJson(parsed), generatedText: '', ttftMs, json };
+      const answer = exchange.fromJson(parsed);
+      return { kind: 'ok', usage: answer.usage, generatedText: '', ttftMs, json: answer.body ?? json };
     }
     res.writeHead(200, {
       'content-type': 'text/event-stream; charset=utf-8',
@@ -125,7 +128,7 @@ export async function forward(input: ForwardInput): Promise<UpstreamOutcome> {
       const why = streamError ?? 'the stream ended before its final event';
       const d = denial('upstream_error', `Provider ${target.provider.id} stream failed: ${why}`);
       // The provider already put its own error event in the stream; only a silent cut needs ours.
-      if (streamError === null) endStreamWithError(res, d);
+      if (streamError === null) endStreamWithError(res, input.streamErrorEvent(d));
       else res.end();
       return { kind: 'failed', denial: d, generatedText: meter.generatedText(), ttftMs, responded };
     }
@@ -147,7 +150,7 @@ export async function forward(input: ForwardInput): Promise<UpstreamOutcome> {
           'upstream_error',
           `Provider ${target.provider.id} failed: ${e.message ?? e.code ?? 'connection error'}`,
         );
-    if (responded) endStreamWithError(res, d);
+    if (responded) endStreamWithError(res, input.streamErrorEvent(d));
     return { kind: 'failed', denial: d, generatedText, ttftMs, responded };
   } finally {
     clearTimeout(overall);
@@ -181,11 +184,10 @@ export function forwardedHeaders(client: IncomingHttpHeaders, allow: string[]): 
   return out;
 }
 
-/** After a 200 and some events, an error can only travel as an SSE event; clients' SDKs raise it. */
-function endStreamWithError(res: ServerResponse, d: Denial): void {
+/** After a 200 and some events, an error can only travel as a stream event; clients' SDKs raise it. */
+function endStreamWithError(res: ServerResponse, event: string): void {
   if (res.writableEnded || res.destroyed) return;
-  const { body } = toErrorResponse(d);
-  res.end(`\n\ndata: ${JSON.stringify(body)}\n\n`);
+  res.end(event);
 }
 
 async function upstreamErrorDenial(upstream: Dispatcher.ResponseData): Promise<Denial> {

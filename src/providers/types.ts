@@ -1,17 +1,31 @@
 import type { ModelEntry, ProviderEntry } from '../config/compile.ts';
 import type { Usage } from '../pricing/types.ts';
 
+/**
+ * The wire formats clients speak to Tollgate. A provider that speaks the client's dialect gets
+ * the request as-is (bytes pass through, only metered); any other provider gets it translated
+ * through the canonical form, OpenAI chat completions.
+ */
+export type Dialect = 'openai-chat' | 'openai-responses' | 'openai-embeddings' | 'anthropic-messages';
+
 export interface UpstreamRequest {
   url: string;
+  method?: 'POST' | 'GET';
   headers: Record<string, string>;
   body: string;
 }
 
-/** Meters a streamed response while passing its bytes through. */
+export interface CallOptions {
+  stream: boolean;
+  /** The client asked for usage in the stream; if not, a meter strips the usage event it added. */
+  clientWantsUsage: boolean;
+}
+
+/** Meters a streamed response while passing its bytes through (or translating them). */
 export interface StreamMeter {
   /** Bytes to send to the client now (may hold back an incomplete event). */
   push(chunk: Buffer): Buffer | null;
-  /** Bytes still held back at the end of the stream. */
+  /** Bytes still to send at the end of the stream. */
   end(): Buffer | null;
   /** Usage the provider reported, if it did. */
   usage(): Usage | null;
@@ -23,22 +37,50 @@ export interface StreamMeter {
   streamError(): string | null;
 }
 
-export interface ChatCallOptions {
-  stream: boolean;
-  /** The client asked for usage in the stream; if not, the meter strips the usage event. */
-  clientWantsUsage: boolean;
+/** An OpenAI `chat.completion` object: the canonical response. */
+export type CanonicalCompletion = Record<string, unknown>;
+/** An OpenAI `chat.completion.chunk` object: the canonical stream event. */
+export type CanonicalChunk = Record<string, unknown>;
+/** An OpenAI chat-completions request body: the canonical request. */
+export type CanonicalRequest = Record<string, unknown>;
+
+/** Provider stream bytes → canonical chunks, metering as it goes. */
+export interface StreamDecoder {
+  push(chunk: Buffer): CanonicalChunk[];
+  end(): CanonicalChunk[];
+  usage(): Usage | null;
+  generatedText(): string;
+  completed(): boolean;
+  streamError(): string | null;
+}
+
+/** The provider side of a translated call: canonical chat in, canonical chat out. */
+export interface CanonicalCodec {
+  request(
+    provider: ProviderEntry,
+    model: ModelEntry,
+    body: CanonicalRequest,
+    opts: CallOptions,
+  ): UpstreamRequest | Promise<UpstreamRequest>;
+  fromJson(body: unknown): { completion: CanonicalCompletion; usage: Usage | null };
+  createDecoder(opts: CallOptions): StreamDecoder;
 }
 
 /** One provider's wire format. Generic code only talks to this interface. */
 export interface ProviderAdapter {
   readonly kind: string;
-  chatRequest(
+  /** Dialects the provider speaks itself. */
+  readonly dialects: readonly Dialect[];
+  /** A request in one of `dialects`, with only the model name (and auth, URL) changed. */
+  request(
+    dialect: Dialect,
     provider: ProviderEntry,
     model: ModelEntry,
     body: Record<string, unknown>,
-    opts: ChatCallOptions,
-  ): UpstreamRequest;
-  /** Usage from a JSON response body; null when the body has none. */
-  usageFromJson(body: unknown): Usage | null;
-  createStreamMeter(opts: ChatCallOptions): StreamMeter;
+    opts: CallOptions,
+  ): UpstreamRequest | Promise<UpstreamRequest>;
+  /** Usage from a JSON response in `dialect`; null when the body has none. */
+  usageFromJson(dialect: Dialect, body: unknown): Usage | null;
+  createStreamMeter(dialect: Dialect, opts: CallOptions): StreamMeter;
+  canonical: CanonicalCodec;
 }

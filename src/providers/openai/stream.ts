@@ -1,132 +1,164 @@
-import { StringDecoder } from 'node:string_decoder';
 import type { Usage } from '../../pricing/types.ts';
-import type { StreamMeter } from '../types.ts';
+import { parseJsonObject, type SseEvent, SseSplitter } from '../sse.ts';
+import type { CanonicalChunk, StreamDecoder, StreamMeter } from '../types.ts';
 import { usageFromOpenAi } from './usage.ts';
 
-/**
- * Passes OpenAI chat SSE through event by event. Parses only the events that can carry usage
- * or an error; keeps the raw data strings so the generated text can be counted if the stream
- * ends without usage (cut, abandoned, provider omitted it).
- */
-export class OpenAiStreamMeter implements StreamMeter {
-  private readonly decoder = new StringDecoder('utf8');
-  private tail = '';
-  private dataEvents: string[] = [];
-  private reported: Usage | null = null;
-  private done = false;
-  private error: string | null = null;
-
-  constructor(private readonly clientWantsUsage: boolean) {}
-
-  push(chunk: Buffer): Buffer | null {
-    return this.drain(this.tail + this.decoder.write(chunk), false);
-  }
-
-  end(): Buffer | null {
-    return this.drain(this.tail + this.decoder.end(), true);
-  }
-
-  usage(): Usage | null {
-    return this.reported;
-  }
-
-  completed(): boolean {
-    return this.done;
-  }
-
-  streamError(): string | null {
-    return this.error;
-  }
-
-  generatedText(): string {
-    let text = '';
-    for (const data of this.dataEvents) {
-      const parsed = safeParse(data);
-      const choices = (parsed?.choices ?? []) as Array<{ delta?: Record<string, unknown> }>;
-      if (!Array.isArray(choices)) continue;
-      for (const choice of choices) {
-        const delta = choice?.delta ?? {};
-        for (const field of ['content', 'reasoning_content', 'reasoning', 'refusal'] as const) {
-          const v = delta[field];
-          if (typeof v === 'string') text += v;
-        }
-        const toolCalls = delta.tool_calls;
-        if (Array.isArray(toolCalls)) {
-          for (const call of toolCalls as Array<{ function?: { name?: unknown; arguments?: unknown } }>) {
-            if (typeof call?.function?.name === 'string') text += call.function.name;
-            if (typeof call?.function?.arguments === 'string') text += call.function.arguments;
-          }
-        }
+/** Text a chat chunk generated: content, reasoning, refusals and tool-call names/arguments. */
+export function chunkText(chunk: Record<string, unknown> | null): string {
+  let text = '';
+  const choices = chunk?.choices;
+  if (!Array.isArray(choices)) return text;
+  for (const choice of choices as Array<{ delta?: Record<string, unknown> }>) {
+    const delta = choice?.delta ?? {};
+    for (const field of ['content', 'reasoning_content', 'reasoning', 'refusal'] as const) {
+      const v = delta[field];
+      if (typeof v === 'string') text += v;
+    }
+    const toolCalls = delta.tool_calls;
+    if (Array.isArray(toolCalls)) {
+      for (const call of toolCalls as Array<{ function?: { name?: unknown; arguments?: unknown } }>) {
+        if (typeof call?.function?.name === 'string') text += call.function.name;
+        if (typeof call?.function?.arguments === 'string') text += call.function.arguments;
       }
     }
-    return text;
+  }
+  return text;
+}
+
+/**
+ * Reads OpenAI chat SSE event by event: usage, errors, the end marker. Parses only the events
+ * that can carry usage or an error; keeps the other data strings so the generated text can be
+ * counted if the stream ends without usage (cut, abandoned, provider omitted it).
+ */
+class ChatSseReader {
+  private readonly splitter = new SseSplitter();
+  private dataEvents: string[] = [];
+  reported: Usage | null = null;
+  done = false;
+  error: string | null = null;
+
+  push(chunk: Buffer): SseEvent[] {
+    return this.splitter.push(chunk);
   }
 
-  private drain(input: string, final: boolean): Buffer | null {
-    const text = input.includes('\r') ? input.replace(/\r\n?/g, '\n') : input;
-    let out = '';
-    let pos = 0;
-    for (;;) {
-      const idx = text.indexOf('\n\n', pos);
-      if (idx < 0) break;
-      const event = text.slice(pos, idx + 2);
-      pos = idx + 2;
-      if (this.keep(event)) out += event;
-    }
-    this.tail = text.slice(pos);
-    if (final && this.tail.length > 0) {
-      // An incomplete event at EOF is discarded, as the SSE spec tells clients to do; meter it still.
-      this.keep(this.tail);
-      this.tail = '';
-    }
-    return out.length > 0 ? Buffer.from(out) : null;
+  end(): SseEvent[] {
+    // A truncated last event is not forwarded, but whatever it generated is still metered.
+    return this.splitter.end((partial) => {
+      if (partial.data !== null) this.dataEvents.push(partial.data);
+    });
   }
 
-  /** Meters one SSE event; returns false when it must not reach the client. */
-  private keep(event: string): boolean {
-    const data = dataOf(event);
-    if (data === null) return true;
+  /** Meters one event; returns its parsed JSON when it had to parse it. */
+  read(event: SseEvent): { usageOnly: boolean; parsed: Record<string, unknown> | null } {
+    const data = event.data;
+    if (data === null) return { usageOnly: false, parsed: null };
     if (data === '[DONE]') {
       this.done = true;
-      return true;
+      return { usageOnly: false, parsed: null };
     }
     if (data.includes('"usage":{') || data.includes('"usage": {')) {
-      const parsed = safeParse(data);
+      const parsed = parseJsonObject(data);
       const usage = usageFromOpenAi(parsed?.usage);
       if (usage) {
         this.reported = usage;
         this.dataEvents = [];
         const choices = parsed?.choices;
-        if (!this.clientWantsUsage && Array.isArray(choices) && choices.length === 0) return false;
-        return true;
+        return { usageOnly: Array.isArray(choices) && choices.length === 0, parsed };
       }
     }
     if (data.startsWith('{"error"') || data.includes('"error":{')) {
-      const parsed = safeParse(data);
+      const parsed = parseJsonObject(data);
       const err = parsed?.error as { message?: unknown } | undefined;
       if (err) this.error = typeof err.message === 'string' ? err.message : JSON.stringify(err);
     }
     if (this.reported === null) this.dataEvents.push(data);
-    return true;
+    return { usageOnly: false, parsed: null };
+  }
+
+  generatedText(): string {
+    let text = '';
+    for (const data of this.dataEvents) text += chunkText(parseJsonObject(data));
+    return text;
   }
 }
 
-function dataOf(event: string): string | null {
-  let data: string | null = null;
-  for (const line of event.split('\n')) {
-    if (line.startsWith('data:')) {
-      const value = line.charCodeAt(5) === 32 ? line.slice(6) : line.slice(5);
-      data = data === null ? value : `${data}\n${value}`;
+/** Passes OpenAI chat SSE through unchanged, except the usage chunk the client did not ask for. */
+export class OpenAiStreamMeter implements StreamMeter {
+  private readonly reader = new ChatSseReader();
+
+  constructor(private readonly clientWantsUsage: boolean) {}
+
+  push(chunk: Buffer): Buffer | null {
+    return this.forward(this.reader.push(chunk));
+  }
+
+  end(): Buffer | null {
+    return this.forward(this.reader.end());
+  }
+
+  usage(): Usage | null {
+    return this.reader.reported;
+  }
+
+  completed(): boolean {
+    return this.reader.done;
+  }
+
+  streamError(): string | null {
+    return this.reader.error;
+  }
+
+  generatedText(): string {
+    return this.reader.generatedText();
+  }
+
+  private forward(events: SseEvent[]): Buffer | null {
+    let out = '';
+    for (const event of events) {
+      const { usageOnly } = this.reader.read(event);
+      if (usageOnly && !this.clientWantsUsage) continue;
+      out += event.raw;
     }
+    return out.length > 0 ? Buffer.from(out) : null;
   }
-  return data;
 }
 
-function safeParse(data: string): Record<string, unknown> | null {
-  try {
-    const v: unknown = JSON.parse(data);
-    return v !== null && typeof v === 'object' ? (v as Record<string, unknown>) : null;
-  } catch {
-    return null;
+/** OpenAI chat SSE → canonical chunk objects (for clients that speak another dialect). */
+export class OpenAiChatDecoder implements StreamDecoder {
+  private readonly reader = new ChatSseReader();
+
+  push(chunk: Buffer): CanonicalChunk[] {
+    return this.decode(this.reader.push(chunk));
+  }
+
+  end(): CanonicalChunk[] {
+    return this.decode(this.reader.end());
+  }
+
+  usage(): Usage | null {
+    return this.reader.reported;
+  }
+
+  completed(): boolean {
+    return this.reader.done;
+  }
+
+  streamError(): string | null {
+    return this.reader.error;
+  }
+
+  generatedText(): string {
+    return this.reader.generatedText();
+  }
+
+  private decode(events: SseEvent[]): CanonicalChunk[] {
+    const chunks: CanonicalChunk[] = [];
+    for (const event of events) {
+      const { parsed } = this.reader.read(event);
+      if (event.data === null || event.data === '[DONE]') continue;
+      const chunk = parsed ?? parseJsonObject(event.data);
+      if (chunk && !('error' in chunk)) chunks.push(chunk);
+    }
+    return chunks;
   }
 }

@@ -1,7 +1,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { openAiChatIngress } from '../../ingress/openaiChat.ts';
 import { authenticate } from '../../pipeline/authenticate.ts';
 import { modelAllowed } from '../../pipeline/guard.ts';
-import { handleChatCompletions } from '../../pipeline/index.ts';
+import { handleCall } from '../../pipeline/index.ts';
 import { sendError, sendJson } from '../http.ts';
 import type { Services } from '../services.ts';
 import type { Route } from './types.ts';
@@ -19,7 +20,7 @@ function listModels(svc: Services, req: IncomingMessage, res: ServerResponse): v
 }
 
 export function openAiRoutes(svc: Services): Route[] {
-  const chat = (req: IncomingMessage, res: ServerResponse) => handleChatCompletions(svc, req, res);
+  const chat = (req: IncomingMessage, res: ServerResponse) => handleCall(svc, openAiChatIngress, req, res);
   const models = (req: IncomingMessage, res: ServerResponse) => listModels(svc, req, res);
   return [
     { method: 'POST', path: '/v1/chat/completions', handler: chat },
