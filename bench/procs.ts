@@ -72,6 +72,15 @@ export function spawnMock(): Promise<Child> {
   });
 }
 
+/** The bare-proxy baseline (bench/bare-proxy.ts) in front of `upstreamUrl`. */
+export function spawnBareProxy(upstreamUrl: string): Promise<Child> {
+  return spawnChild({
+    name: 'bare proxy',
+    nodeArgs: ['--import', 'tsx', join(ROOT, 'bench', 'bare-proxy.ts'), upstreamUrl],
+    ready: /listening on (http:\/\/\S+)/,
+  });
+}
+
 /**
  * With extra node flags (profiling), the gateway runs in `scratchDir`: some flags drop files in
  * the working directory (`--perf-basic-prof` writes isolate-*-v8.log), and they must not land in the repo.

@@ -12,6 +12,7 @@ import {
   sendUnknownRoute,
   sendWrongKey,
 } from './openaiErrors.ts';
+import { type MockBody, PROVIDER_ROUTES } from './providerRoutes.ts';
 import { handleChatCompletions, handleEmbeddings } from './routes.ts';
 import type { MockOptions, MockServer, MockStats, ReceivedRequest } from './types.ts';
 
@@ -30,7 +31,7 @@ async function readBody(req: IncomingMessage): Promise<string | null> {
   return chunks.length === 1 ? chunks[0]!.toString('utf8') : Buffer.concat(chunks).toString('utf8');
 }
 
-type Body = { kind: 'none' } | { kind: 'json'; value: unknown } | { kind: 'malformed'; text: string };
+type Body = MockBody;
 
 function parseBody(text: string): Body {
   if (text.length === 0) return { kind: 'none' };
@@ -85,6 +86,8 @@ async function handle(ctx: MockContext, req: IncomingMessage, res: ServerRespons
   if (text === null) return;
   const body = parseBody(text);
   record(ctx, req, path, body);
+  const providerRoute = PROVIDER_ROUTES.find((r) => r.matches(method, path));
+  if (providerRoute) return providerRoute.handle(ex, path, body, text);
   if (!authorized(ex, ctx.settings.apiKey)) return;
 
   if (method === 'POST' && (path === '/v1/chat/completions' || path === '/v1/embeddings')) {
