@@ -38,16 +38,18 @@ type Autocannon = (
 
 const autocannon = createRequire(import.meta.url)('autocannon') as Autocannon;
 
+/** 'direct' = the mock itself, 'bare' = bench/bare-proxy.ts in front of it, 'gateway' = Tollgate in front of it. */
+export type Side = 'direct' | 'bare' | 'gateway';
+
 export interface Target {
-  /** 'direct' (the mock) or 'gateway'. */
-  name: 'direct' | 'gateway';
+  name: Side;
   url: string;
   headers: Record<string, string>;
 }
 
 /** What one run against one target produced. */
 export interface RunResult {
-  target: Target['name'];
+  target: Side;
   /** Responses received, any status. */
   completed: number;
   ok: number;

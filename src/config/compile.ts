@@ -4,6 +4,16 @@ import { usdToNanos } from '../money.ts';
 import { ConfigError } from './load.ts';
 import type { RawBudget, RawConfig, RawProvider } from './schema.ts';
 
+/** Where the bundled price data lists each kind of provider's models. */
+const PRICE_PROVIDER: Record<RawProvider['kind'], string> = {
+  openai: 'openai',
+  'openai-compatible': 'openai',
+  azure: 'azure',
+  anthropic: 'anthropic',
+  bedrock: 'aws',
+  gemini: 'google',
+};
+
 export interface ModelEntry {
   id: string;
   provider: string;

@@ -29,7 +29,7 @@ const priceSchema = z
 export const providerSchema = z
   .object({
     /** Which adapter speaks to it. */
-    kind: z.enum(['openai', 'openai-compatible']).default('openai'),
+    kind: z.enum(['openai', 'openai-compatible', 'azure', 'anthropic', 'bedrock', 'gemini']).default('openai'),
     base_url: z.url({ message: 'must be an http(s) URL' }),
     api_key: z.string().optional(),
     timeout_ms: positiveInt.default(600_000),
@@ -37,6 +37,15 @@ export const providerSchema = z
     headers_timeout_ms: positiveInt.default(120_000),
     connections: positiveInt.default(128),
     headers: z.record(z.string(), z.string()).default({}),
+    /** Azure OpenAI: the `api-version` query parameter. */
+    api_version: z.string().default('2024-10-21'),
+    /** Anthropic: the `anthropic-version` header. */
+    anthropic_version: z.string().default('2023-06-01'),
+    /** AWS Bedrock: region and credentials for SigV4 signing. */
+    region: z.string().default('us-east-1'),
+    aws_access_key_id: z.string().optional(),
+    aws_secret_access_key: z.string().optional(),
+    aws_session_token: z.string().optional(),
     /** Client headers passed through to this provider (names, `*` suffix allowed), e.g. ["openai-beta", "x-mock-*"]. */
     forward_headers: z.array(z.string().min(1)).default([]),
   })

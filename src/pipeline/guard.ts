@@ -57,5 +57,9 @@ export function resolveTarget(
   const provider = config.providers.get(model.provider);
   if (!provider)
     return fail(denial('model_not_found', `The model '${modelId}' has no provider.`, { param: 'model' }));
-  return ok({ model, provider, adapter: adapterFor(provider.kind), prices: modelPrices });
+  const adapter = adapterFor(provider.kind);
+  if (!adapter) {
+    return fail(denial('upstream_error', `No adapter is installed for provider kind '${provider.kind}'.`));
+  }
+  return ok({ model, provider, adapter, prices: modelPrices });
 }
