@@ -1,6 +1,8 @@
 #!/usr/bin/env node
 import { Command, InvalidArgumentError } from 'commander';
 import { ConfigError } from '../config/load.ts';
+import { runMockCli } from '../mock/cli.ts';
+import { MOCK_FAULTS, type MockFault } from '../mock/index.ts';
 import { StoreLockedError } from '../store/sqlite/index.ts';
 import { AdminClient, CliError } from './client.ts';
 import { runStart } from './start.ts';
@@ -53,12 +55,46 @@ program
 
 program
   .command('mock')
-  .description('run the mock upstream (OpenAI wire format) for local testing')
+  .description('run the mock upstream (OpenAI wire format) for local testing and benchmarks')
   .option('-p, --port <port>', 'listen port', int, 4010)
-  .action(async (o: { port: number }) => {
-    const { runMockCli } = await import('../mock/cli.ts');
-    await runMockCli(o.port);
-  });
+  .option('--host <host>', 'listen address', '127.0.0.1')
+  .option('--latency-ms <ms>', 'delay before a JSON response', int, 0)
+  .option('--ttft-ms <ms>', 'delay before the first stream chunk', int, 0)
+  .option('--inter-chunk-ms <ms>', 'delay between stream chunks', int, 0)
+  .option('--output-tokens <n>', 'completion length when the request does not cap it lower', int, 16)
+  .option(
+    '--fault <fault>',
+    `fault on every call unless a request's x-mock-fault says otherwise (${MOCK_FAULTS.join(', ')})`,
+  )
+  .option('--api-key <key>', 'require this bearer key')
+  .action(
+    async (o: {
+      port: number;
+      host: string;
+      latencyMs: number;
+      ttftMs: number;
+      interChunkMs: number;
+      outputTokens: number;
+      fault?: string;
+      apiKey?: string;
+    }) => {
+      // Loaded on demand: the mock pulls in the tokenizer, which other commands do not need.
+      const { MOCK_FAULTS } = await import('../mock/index.ts');
+      const { runMockCli } = await import('../mock/cli.ts');
+      if (o.fault !== undefined && !(MOCK_FAULTS as readonly string[]).includes(o.fault)) {
+        throw new CliError(`--fault must be one of ${MOCK_FAULTS.join(', ')}`);
+      }
+      await runMockCli(o.port, {
+        host: o.host,
+        latencyMs: o.latencyMs,
+        ttftMs: o.ttftMs,
+        interChunkMs: o.interChunkMs,
+        outputTokens: o.outputTokens,
+        fault: (o.fault as MockFault | undefined) ?? null,
+        apiKey: o.apiKey ?? null,
+      });
+    },
+  );
 
 const keys = program.command('keys').description('virtual keys');
 keys
