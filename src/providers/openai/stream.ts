@@ -82,19 +82,9 @@ class ChatSseReader {
   }
 }
 
-/** Passes OpenAI chat SSE through unchanged, except the usage chunk the client did not ask for. */
-export class OpenAiStreamMeter implements StreamMeter {
-  private readonly reader = new ChatSseReader();
-
-  constructor(private readonly clientWantsUsage: boolean) {}
-
-  push(chunk: Buffer): Buffer | null {
-    return this.forward(this.reader.push(chunk));
-  }
-
-  end(): Buffer | null {
-    return this.forward(this.reader.end());
-  }
+/** What a meter and a decoder both report about the stream they read. */
+abstract class ChatSseReport {
+  protected readonly reader = new ChatSseReader();
 
   usage(): Usage | null {
     return this.reader.reported;
@@ -110,6 +100,21 @@ export class OpenAiStreamMeter implements StreamMeter {
 
   generatedText(): string {
     return this.reader.generatedText();
+  }
+}
+
+/** Passes OpenAI chat SSE through unchanged, except the usage chunk the client did not ask for. */
+export class OpenAiStreamMeter extends ChatSseReport implements StreamMeter {
+  constructor(private readonly clientWantsUsage: boolean) {
+    super();
+  }
+
+  push(chunk: Buffer): Buffer | null {
+    return this.forward(this.reader.push(chunk));
+  }
+
+  end(): Buffer | null {
+    return this.forward(this.reader.end());
   }
 
   private forward(events: SseEvent[]): Buffer | null {
@@ -124,31 +129,13 @@ export class OpenAiStreamMeter implements StreamMeter {
 }
 
 /** OpenAI chat SSE → canonical chunk objects (for clients that speak another dialect). */
-export class OpenAiChatDecoder implements StreamDecoder {
-  private readonly reader = new ChatSseReader();
-
+export class OpenAiChatDecoder extends ChatSseReport implements StreamDecoder {
   push(chunk: Buffer): CanonicalChunk[] {
     return this.decode(this.reader.push(chunk));
   }
 
   end(): CanonicalChunk[] {
     return this.decode(this.reader.end());
-  }
-
-  usage(): Usage | null {
-    return this.reader.reported;
-  }
-
-  completed(): boolean {
-    return this.reader.done;
-  }
-
-  streamError(): string | null {
-    return this.reader.error;
-  }
-
-  generatedText(): string {
-    return this.reader.generatedText();
   }
 
   private decode(events: SseEvent[]): CanonicalChunk[] {
