@@ -1,8 +1,7 @@
 #!/usr/bin/env node
 import { Command, InvalidArgumentError } from 'commander';
 import { ConfigError } from '../config/load.ts';
-import { runMockCli } from '../mock/cli.ts';
-import { MOCK_FAULTS, type MockFault } from '../mock/index.ts';
+import type { MockFault } from '../mock/index.ts';
 import { StoreLockedError } from '../store/sqlite/index.ts';
 import { AdminClient, CliError } from './client.ts';
 import { runStart } from './start.ts';
@@ -64,7 +63,7 @@ program
   .option('--output-tokens <n>', 'completion length when the request does not cap it lower', int, 16)
   .option(
     '--fault <fault>',
-    `fault on every call unless a request's x-mock-fault says otherwise (${MOCK_FAULTS.join(', ')})`,
+    "fault on every call unless a request's x-mock-fault overrides it (429, 500, 503, timeout, cut, no-usage, bad-json, …)",
   )
   .option('--api-key <key>', 'require this bearer key')
   .action(

@@ -107,8 +107,7 @@ export function compileConfig(raw: RawConfig): CompiledConfig {
       id: m.id,
       provider: m.provider,
       upstreamModel: m.upstream_model ?? m.id,
-      priceProvider:
-        m.price_provider ?? providers.get(m.provider)?.kind.replace('-compatible', '') ?? m.provider,
+      priceProvider: m.price_provider ?? PRICE_PROVIDER[providers.get(m.provider)?.kind ?? 'openai'],
       maxOutputTokens: m.max_output_tokens,
       contextWindow: m.context_window ?? null,
     });

@@ -26,6 +26,8 @@ export function demoConfig(mockUrl: string, overrides: { port?: number; sqlite?:
       { id: 'gpt-4.1-mini', provider: 'openai', max_output_tokens: 32768 },
       { id: 'gpt-4o-mini', provider: 'openai', max_output_tokens: 16384 },
       { id: 'o4-mini', provider: 'openai', max_output_tokens: 100000 },
+      // Bundled data prices embedding models' input only.
+      { id: 'text-embedding-3-small', provider: 'openai', prices: { output: 0 } },
     ],
     orgs: [
       {

@@ -29,7 +29,9 @@ const priceSchema = z
 export const providerSchema = z
   .object({
     /** Which adapter speaks to it. */
-    kind: z.enum(['openai', 'openai-compatible', 'azure', 'anthropic', 'bedrock', 'gemini']).default('openai'),
+    kind: z
+      .enum(['openai', 'openai-compatible', 'azure', 'anthropic', 'bedrock', 'gemini'])
+      .default('openai'),
     base_url: z.url({ message: 'must be an http(s) URL' }),
     api_key: z.string().optional(),
     timeout_ms: positiveInt.default(600_000),

@@ -65,7 +65,7 @@ export function estimateChatInputTokens(body: unknown, options: ChatEstimateOpti
 }
 
 /** +2% + 8 tokens: covers tokenizer drift between our o200k count and the provider's. */
-function withMargin(tokens: number): number {
+export function withMargin(tokens: number): number {
   return tokens + Math.ceil(tokens / 50) + 8;
 }
 

@@ -69,11 +69,16 @@ export function openAiUsage(u: Usage) {
   };
 }
 
+/** Translated answers name the model the client asked for when the provider's format does not carry one. */
+function withModel<T extends Record<string, unknown>>(obj: T, model: string): T {
+  return typeof obj.model === 'string' && obj.model !== '' ? obj : { ...obj, model };
+}
+
 class OpenAiChatEncoder implements StreamEncoder {
   constructor(private readonly ctx: EncoderContext) {}
 
   encode(chunk: CanonicalChunk): string {
-    return sseData(JSON.stringify(chunk));
+    return sseData(JSON.stringify(withModel(chunk, this.ctx.model)));
   }
 
   finish(usage: Usage | null): string {
@@ -104,7 +109,7 @@ export const openAiChatIngress: Ingress = {
   maxOutput: (body, modelMax) => maxOutputTokens(body, modelMax).tokens,
   setMaxOutput: setMaxOutputTokens,
   toCanonical: (body) => body,
-  fromCanonical: (completion) => completion,
+  fromCanonical: (completion, _usage, ctx) => withModel(completion, ctx.model),
   createEncoder: (ctx) => new OpenAiChatEncoder(ctx),
   errorResponse: toErrorResponse,
   streamError: (d: Denial) => `\n\n${sseData(JSON.stringify(toErrorResponse(d).body))}`,

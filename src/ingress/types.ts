@@ -1,4 +1,4 @@
-import type { Denial, ErrorResponse } from '../errors.ts';
+import type { Denial } from '../errors.ts';
 import type { Usage } from '../pricing/types.ts';
 import type { CanonicalChunk, CanonicalCompletion, CanonicalRequest, Dialect } from '../providers/types.ts';
 import type { Result } from '../result.ts';
@@ -24,6 +24,13 @@ export interface EncoderContext {
   estimatedInputTokens: number;
 }
 
+/** An error as the client's API writes it: the catalogue's status and headers, the body in the dialect's shape. */
+export interface IngressErrorResponse {
+  status: number;
+  headers: Record<string, string>;
+  body: unknown;
+}
+
 /**
  * One client-facing API (an OpenAI or Anthropic endpoint): how to read its requests, how big
  * they can get, and how to answer in its format when the provider speaks another.
@@ -45,7 +52,7 @@ export interface Ingress {
   toCanonical: ((body: Record<string, unknown>) => CanonicalRequest) | null;
   fromCanonical(completion: CanonicalCompletion, usage: Usage | null, ctx: EncoderContext): unknown;
   createEncoder(ctx: EncoderContext): StreamEncoder;
-  errorResponse(d: Denial): ErrorResponse;
+  errorResponse(d: Denial): IngressErrorResponse;
   /** An error event inside an already-started stream. */
   streamError(d: Denial): string;
 }

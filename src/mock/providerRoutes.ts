@@ -1,4 +1,8 @@
+import { anthropicRoute } from './anthropic/index.ts';
+import { azureRoute } from './azure/index.ts';
+import { bedrockRoute } from './bedrock/index.ts';
 import type { Exchange } from './exchange.ts';
+import { geminiRoute } from './gemini/index.ts';
 
 /** A request body as the mock received it. */
 export type MockBody =
@@ -17,4 +21,4 @@ export interface MockRoute {
   handle(ex: Exchange, path: string, body: MockBody, rawBody: string): Promise<void>;
 }
 
-export const PROVIDER_ROUTES: MockRoute[] = [];
+export const PROVIDER_ROUTES: MockRoute[] = [bedrockRoute, geminiRoute, azureRoute, anthropicRoute];

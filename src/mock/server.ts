@@ -13,12 +13,20 @@ import {
   sendWrongKey,
 } from './openaiErrors.ts';
 import { type MockBody, PROVIDER_ROUTES } from './providerRoutes.ts';
+import { handleResponses } from './responses/index.ts';
 import { handleChatCompletions, handleEmbeddings } from './routes.ts';
 import type { MockOptions, MockServer, MockStats, ReceivedRequest } from './types.ts';
 
 /** Longer than any client's idle keep-alive, so the client, not the mock, closes idle sockets. */
 const KEEP_ALIVE_MS = 65_000;
 const MODELS_PREFIX = '/v1/models/';
+
+/** OpenAI's JSON endpoints, by path. */
+const POST_ROUTES = new Map<string, (ex: Exchange, body: unknown) => Promise<void>>([
+  ['/v1/chat/completions', handleChatCompletions],
+  ['/v1/embeddings', handleEmbeddings],
+  ['/v1/responses', handleResponses],
+]);
 
 /** The body as text; null when the client went away before sending it all. */
 async function readBody(req: IncomingMessage): Promise<string | null> {
@@ -61,7 +69,13 @@ function record(ctx: MockContext, req: IncomingMessage, path: string, body: Body
   const limit = ctx.settings.recordRequests;
   if (limit <= 0) return;
   const value = body.kind === 'json' ? body.value : body.kind === 'malformed' ? body.text : undefined;
-  ctx.received.push({ method: req.method ?? 'GET', path, headers: req.headers, body: value });
+  ctx.received.push({
+    method: req.method ?? 'GET',
+    path,
+    url: req.url ?? path,
+    headers: req.headers,
+    body: value,
+  });
   if (ctx.received.length > limit) ctx.received.splice(0, ctx.received.length - limit);
 }
 
@@ -90,11 +104,10 @@ async function handle(ctx: MockContext, req: IncomingMessage, res: ServerRespons
   if (providerRoute) return providerRoute.handle(ex, path, body, text);
   if (!authorized(ex, ctx.settings.apiKey)) return;
 
-  if (method === 'POST' && (path === '/v1/chat/completions' || path === '/v1/embeddings')) {
+  const post = method === 'POST' ? POST_ROUTES.get(path) : undefined;
+  if (post) {
     if (body.kind !== 'json') return sendInvalidRequest(ex, MALFORMED_JSON_MESSAGE);
-    return path === '/v1/chat/completions'
-      ? handleChatCompletions(ex, body.value)
-      : handleEmbeddings(ex, body.value);
+    return post(ex, body.value);
   }
   if (method === 'GET' && path === '/v1/models') return sendText(ex, 200, ctx.modelList, 'application/json');
   if (method === 'GET' && path.startsWith(MODELS_PREFIX) && path.length > MODELS_PREFIX.length) {

@@ -1,16 +1,29 @@
 import type { IncomingHttpHeaders } from 'node:http';
 
 /** Failure modes the mock can play, chosen per request by `x-mock-fault` or by default in options. */
-export type MockFault = '429' | '500' | '503' | 'timeout' | 'cut' | 'no-usage' | 'bad-json';
+export type MockFault =
+  | '429'
+  | '500'
+  | '503'
+  | '529'
+  | 'timeout'
+  | 'cut'
+  | 'no-usage'
+  | 'bad-json'
+  | 'stream-error';
 
 export const MOCK_FAULTS: readonly MockFault[] = [
   '429',
   '500',
   '503',
+  // Anthropic only: 529 overloaded_error.
+  '529',
   'timeout',
   'cut',
   'no-usage',
   'bad-json',
+  // Responses streams: response.failed; Anthropic streams: `event: error` (overloaded); after half the deltas.
+  'stream-error',
 ];
 
 export interface MockOptions {
@@ -40,6 +53,8 @@ export interface ReceivedRequest {
   method: string;
   /** Path without the query string. */
   path: string;
+  /** Path with the query string, as received. */
+  url: string;
   headers: IncomingHttpHeaders;
   /** Parsed JSON body; the raw text when it is not JSON; undefined when empty. */
   body: unknown;

@@ -49,7 +49,12 @@ export async function buildExchange(
   return {
     request: await adapter.canonical.request(provider, model, canonical, opts),
     meter: () =>
-      new TranslatingMeter(adapter.canonical.createDecoder(opts), ingress.createEncoder(encoderContext)),
+      new TranslatingMeter(
+        adapter.canonical.createDecoder(opts),
+        ingress.createEncoder(encoderContext),
+        (why) =>
+          ingress.streamError(denial('upstream_error', `Provider ${provider.id} stream failed: ${why}`)),
+      ),
     fromJson: (json) => {
       const { completion, usage } = adapter.canonical.fromJson(json);
       return {
@@ -60,11 +65,16 @@ export async function buildExchange(
   };
 }
 
-/** Provider stream → canonical chunks → client stream, as one meter. */
+/**
+ * Provider stream → canonical chunks → client stream, as one meter. A provider error the
+ * decoder found (an exception event, a corrupt frame) is written in the client's dialect,
+ * since the provider's own error bytes are not passed through.
+ */
 class TranslatingMeter implements StreamMeter {
   constructor(
     private readonly decoder: StreamDecoder,
     private readonly encoder: StreamEncoder,
+    private readonly errorEvent: (why: string) => string,
   ) {}
 
   push(chunk: Buffer): Buffer | null {
@@ -73,10 +83,13 @@ class TranslatingMeter implements StreamMeter {
 
   end(): Buffer | null {
     const rest = this.decoder.end();
+    const error = this.decoder.streamError();
     const closing =
-      this.decoder.completed() && this.decoder.streamError() === null
-        ? this.encoder.finish(this.decoder.usage())
-        : '';
+      error !== null
+        ? this.errorEvent(error)
+        : this.decoder.completed()
+          ? this.encoder.finish(this.decoder.usage())
+          : '';
     return this.encode(rest, closing);
   }
 

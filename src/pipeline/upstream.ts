@@ -197,8 +197,9 @@ async function upstreamErrorDenial(upstream: Dispatcher.ResponseData): Promise<D
   }
   let message = text.slice(0, 500);
   try {
-    const parsed = JSON.parse(text) as { error?: { message?: unknown } | string };
-    const m = typeof parsed.error === 'string' ? parsed.error : parsed.error?.message;
+    const parsed = JSON.parse(text) as { error?: { message?: unknown } | string; message?: unknown };
+    // `{error:{message}}` (OpenAI, Anthropic, Gemini) or a top-level `{message}` (AWS).
+    const m = typeof parsed.error === 'string' ? parsed.error : (parsed.error?.message ?? parsed.message);
     if (typeof m === 'string') message = m;
   } catch {
     // Not JSON: keep the raw start of the body.

@@ -81,6 +81,12 @@ export interface ProviderAdapter {
   ): UpstreamRequest | Promise<UpstreamRequest>;
   /** Usage from a JSON response in `dialect`; null when the body has none. */
   usageFromJson(dialect: Dialect, body: unknown): Usage | null;
+  /**
+   * Optional: raises the ingress's input estimate (an o200k upper bound) to an upper bound of
+   * what this provider counts, when its tokenizer is coarser or it adds a hidden prompt (e.g. a
+   * tool-use preamble). `body` is the client's request, in the ingress dialect.
+   */
+  boundInputTokens?(estimate: number, body: Record<string, unknown>): number;
   createStreamMeter(dialect: Dialect, opts: CallOptions): StreamMeter;
   canonical: CanonicalCodec;
 }

@@ -19,6 +19,7 @@ import { openSqliteStore } from '../store/sqlite/index.ts';
 import { sendError } from './http.ts';
 import { Router } from './router.ts';
 import { adminRoutes } from './routes/admin.ts';
+import { anthropicRoutes } from './routes/anthropic.ts';
 import { healthRoutes } from './routes/health.ts';
 import { openAiRoutes } from './routes/openai.ts';
 import type { Services } from './services.ts';
@@ -89,6 +90,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway & { re
     const router = new Router([
       ...healthRoutes(services),
       ...openAiRoutes(services),
+      ...anthropicRoutes(services),
       ...adminRoutes(services),
     ]);
     const server = createServer({ keepAliveTimeout: 65_000 }, (req, res) => {

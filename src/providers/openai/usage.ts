@@ -23,3 +23,25 @@ export function usageFromOpenAi(raw: unknown): Usage | null {
     reasoningTokens: int(completionDetails.reasoning_tokens),
   };
 }
+
+/**
+ * The Responses API reports input_tokens including cached (and cache-written) tokens and
+ * output_tokens including reasoning tokens; mapped like chat usage so each kind is priced once.
+ */
+export function usageFromResponses(raw: unknown): Usage | null {
+  if (raw === null || typeof raw !== 'object') return null;
+  const u = raw as Record<string, unknown>;
+  if (typeof u.input_tokens !== 'number' && typeof u.output_tokens !== 'number') return null;
+  const inputDetails = (u.input_tokens_details ?? {}) as Record<string, unknown>;
+  const outputDetails = (u.output_tokens_details ?? {}) as Record<string, unknown>;
+  const input = int(u.input_tokens);
+  const cached = Math.min(int(inputDetails.cached_tokens), input);
+  const written = Math.min(int(inputDetails.cache_write_tokens), input - cached);
+  return {
+    inputTokens: input - cached - written,
+    outputTokens: int(u.output_tokens),
+    cacheReadTokens: cached,
+    cacheWriteTokens: written,
+    reasoningTokens: int(outputDetails.reasoning_tokens),
+  };
+}

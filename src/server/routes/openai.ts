@@ -1,5 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { openAiChatIngress } from '../../ingress/openaiChat.ts';
+import { openAiEmbeddingsIngress } from '../../ingress/openaiEmbeddings.ts';
+import { openAiResponsesIngress } from '../../ingress/openaiResponses.ts';
 import { authenticate } from '../../pipeline/authenticate.ts';
 import { modelAllowed } from '../../pipeline/guard.ts';
 import { handleCall } from '../../pipeline/index.ts';
@@ -21,10 +23,18 @@ function listModels(svc: Services, req: IncomingMessage, res: ServerResponse): v
 
 export function openAiRoutes(svc: Services): Route[] {
   const chat = (req: IncomingMessage, res: ServerResponse) => handleCall(svc, openAiChatIngress, req, res);
+  const responses = (req: IncomingMessage, res: ServerResponse) =>
+    handleCall(svc, openAiResponsesIngress, req, res);
+  const embeddings = (req: IncomingMessage, res: ServerResponse) =>
+    handleCall(svc, openAiEmbeddingsIngress, req, res);
   const models = (req: IncomingMessage, res: ServerResponse) => listModels(svc, req, res);
   return [
     { method: 'POST', path: '/v1/chat/completions', handler: chat },
     { method: 'POST', path: '/chat/completions', handler: chat },
+    { method: 'POST', path: '/v1/responses', handler: responses },
+    { method: 'POST', path: '/responses', handler: responses },
+    { method: 'POST', path: '/v1/embeddings', handler: embeddings },
+    { method: 'POST', path: '/embeddings', handler: embeddings },
     { method: 'GET', path: '/v1/models', handler: models },
     { method: 'GET', path: '/models', handler: models },
   ];
