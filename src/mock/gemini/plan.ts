@@ -120,8 +120,10 @@ export function planGenerate(body: GeminiBody, model: string, knobs: Knobs): Gem
   let candidateTokens = count;
   if (fn) {
     functionCall = { name: fn.name, args: argsFor(fn, count) };
-    finishReason = 'STOP';
-    candidateTokens = tokens(fn.name) + tokens(JSON.stringify(functionCall.args));
+    const callTokens = tokens(fn.name) + tokens(JSON.stringify(functionCall.args));
+    // Gemini never bills past maxOutputTokens, function calls included: a call that does not fit is cut.
+    finishReason = callTokens > room ? 'MAX_TOKENS' : 'STOP';
+    candidateTokens = Math.min(callTokens, room);
   } else {
     text = words(count);
     const stops = config.stopSequences ?? [];
