@@ -32,8 +32,8 @@ export function bundledPrices(upstreamModel: string, providerId: string): ModelP
  * Only the fields the bundled data actually has, so that config overrides can be merged
  * field by field before defaults are applied (see completePrices).
  *
- * - Tiered prices (e.g. >200k-token prompts) use the base tier: the gateway prices
- *   by token kind, not by prompt size.
+ * - Tiered prices (e.g. >200k-token prompts) give their base tier here; the tiers
+ *   themselves come from bundledTiers.
  * - Start-date price changes resolve to the price in force now (the table is built at startup).
  * - Time-of-day prices (off-peak discounts) resolve to the highest price of the day, field
  *   by field: a table built once cannot follow the clock, and billing the peak price can
@@ -52,6 +52,39 @@ export function bundledRawPrices(
     if (other !== undefined) prices = maxFields(prices, toPartial(other.model_price));
   }
   return prices;
+}
+
+/**
+ * Long-context tiers in the bundled data, as partial prices per threshold: above `start`
+ * input tokens, each field takes its own tier price, or its base when it has no tier there.
+ */
+export function bundledTiers(
+  upstreamModel: string,
+  providerId: string,
+  now: Date = new Date(),
+): Array<{ aboveInputTokens: number; prices: Partial<ModelPrices> }> {
+  const current = lookup(upstreamModel, providerId, now);
+  if (current === undefined) return [];
+  const starts = new Set<number>();
+  for (const key of Object.values(FIELD_KEYS)) {
+    const value = current.model_price[key];
+    if (typeof value === 'object' && value !== null) for (const t of value.tiers) starts.add(t.start);
+  }
+  return [...starts]
+    .sort((a, b) => a - b)
+    .map((start) => {
+      const prices: Partial<ModelPrices> = {};
+      for (const field of Object.keys(FIELD_KEYS) as BundledField[]) {
+        const value = current.model_price[FIELD_KEYS[field]];
+        let usd: number | undefined = typeof value === 'number' ? value : value?.base;
+        if (typeof value === 'object' && value !== null) {
+          for (const t of value.tiers) if (t.start <= start) usd = t.price;
+        }
+        if (typeof usd === 'number' && Number.isFinite(usd) && usd >= 0)
+          prices[field] = usdPerMillionToPico(usd);
+      }
+      return { aboveInputTokens: start, prices };
+    });
 }
 
 /** The model's context window (tokens) in the bundled data, if it has one. */

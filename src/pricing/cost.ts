@@ -10,8 +10,16 @@ import type { ModelPrices, Usage } from './types.ts';
 
 const PICO_PER_NANO = 1000n;
 
+/** The prices in force for a call with this many input-side tokens (the long-context tier, if any). */
+export function pricesAt(p: ModelPrices, inputSideTokens: number): ModelPrices {
+  let chosen = p;
+  for (const tier of p.tiers ?? []) if (inputSideTokens > tier.aboveInputTokens) chosen = tier.prices;
+  return chosen;
+}
+
 /** Actual cost of a call from its reported usage. */
-export function costNanos(usage: Usage, p: ModelPrices): Nanos {
+export function costNanos(usage: Usage, base: ModelPrices): Nanos {
+  const p = pricesAt(base, usage.inputTokens + usage.cacheReadTokens + usage.cacheWriteTokens);
   const output = tokens(usage.outputTokens);
   // Reasoning is inside outputTokens (OpenAI semantics); clamp so odd provider data
   // cannot bill more reasoning tokens than output tokens.
@@ -46,16 +54,32 @@ export function maxAffordableOutputTokens(budgetNanos: Nanos, inputTokens: numbe
   const budgetPico = BigInt(Math.floor(budgetNanos)) * PICO_PER_NANO;
   const left = budgetPico - worstCasePico(inputTokens, 0, p);
   if (left < 0n) return 0;
-  const outPrice = BigInt(Math.max(p.output, p.reasoning));
+  const outPrice = worstPrices(inputTokens, p).output;
   if (outPrice === 0n) return Number.MAX_SAFE_INTEGER;
   const affordable = left / outPrice;
   return affordable > BigInt(Number.MAX_SAFE_INTEGER) ? Number.MAX_SAFE_INTEGER : Number(affordable);
 }
 
+/**
+ * Dearest input-side and output-side prices any call with at most inputTokens of input can
+ * be billed at: the base prices and every tier the input could reach (the real input is at
+ * most the estimate, so it can only land in the same or a lower tier).
+ */
+function worstPrices(inputTokens: number, p: ModelPrices): { input: bigint; output: bigint } {
+  let input = Math.max(p.input, p.cacheRead, p.cacheWrite);
+  let output = Math.max(p.output, p.reasoning);
+  for (const tier of p.tiers ?? []) {
+    if (inputTokens <= tier.aboveInputTokens) continue;
+    const t = tier.prices;
+    input = Math.max(input, t.input, t.cacheRead, t.cacheWrite);
+    output = Math.max(output, t.output, t.reasoning);
+  }
+  return { input: BigInt(input), output: BigInt(output) };
+}
+
 function worstCasePico(inputTokens: number, maxOutputTokens: number, p: ModelPrices): bigint {
-  const inPrice = BigInt(Math.max(p.input, p.cacheRead, p.cacheWrite));
-  const outPrice = BigInt(Math.max(p.output, p.reasoning));
-  return tokens(inputTokens) * inPrice + tokens(maxOutputTokens) * outPrice;
+  const worst = worstPrices(inputTokens, p);
+  return tokens(inputTokens) * worst.input + tokens(maxOutputTokens) * worst.output;
 }
 
 /**

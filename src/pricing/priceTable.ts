@@ -1,5 +1,5 @@
 import { usdPerMillionToPico } from '../money.ts';
-import { bundledRawPrices } from './bundled.ts';
+import { bundledRawPrices, bundledTiers } from './bundled.ts';
 import { completePrices } from './complete.ts';
 import type { ModelPrices, PriceSource, PriceTable } from './types.ts';
 
@@ -59,8 +59,9 @@ function resolve(model: PricedModel): Entry {
   const override = parseOverride(model);
   const bundled = bundledRawPrices(model.upstreamModel, model.provider) ?? {};
   const merged: Partial<ModelPrices> = { ...bundled, ...override };
-  const prices = completePrices(merged);
-  if (prices === undefined) return { prices, source: 'none' };
+  const flat = completePrices(merged);
+  if (flat === undefined) return { prices: flat, source: 'none' };
+  const prices = withTiers(flat, model, Object.keys(override).length > 0);
   // Bundled data counts as a source only if it supplied a field that config did not.
   const usedBundled = ALL_FIELDS.some(
     (field) => override[field] === undefined && bundled[field] !== undefined,
@@ -68,6 +69,18 @@ function resolve(model: PricedModel): Entry {
   const usedConfig = Object.keys(override).length > 0;
   const source: PriceSource = usedBundled ? (usedConfig ? 'override+bundled' : 'bundled') : 'config';
   return { prices, source };
+}
+
+/**
+ * Adds the bundled long-context tiers. A config price replaces the model's pricing as a whole,
+ * so a model with any override is priced flat: bundled tiers would contradict it.
+ */
+function withTiers(flat: ModelPrices, model: PricedModel, overridden: boolean): ModelPrices {
+  if (overridden) return flat;
+  const tiers = bundledTiers(model.upstreamModel, model.provider)
+    .map((t) => ({ aboveInputTokens: t.aboveInputTokens, prices: completePrices(t.prices) }))
+    .filter((t): t is { aboveInputTokens: number; prices: ModelPrices } => t.prices !== undefined);
+  return tiers.length === 0 ? flat : Object.freeze({ ...flat, tiers });
 }
 
 function parseOverride(model: PricedModel): Partial<ModelPrices> {

@@ -8,6 +8,17 @@ export interface ModelPrices {
   cacheWrite: PicoPerToken;
   /** Reasoning tokens are billed as output unless a model says otherwise. */
   reasoning: PicoPerToken;
+  /**
+   * Long-context tiers, ascending: when a call's input-side tokens (plain + cache read + cache
+   * write) exceed `aboveInputTokens`, every token of the call is priced at `prices`
+   * (e.g. Gemini 2.5 Pro above 200k). Absent for flat-priced models.
+   */
+  tiers?: ReadonlyArray<PriceTier>;
+}
+
+export interface PriceTier {
+  aboveInputTokens: number;
+  prices: ModelPrices;
 }
 
 /** Token counts by kind. input excludes cache tokens; reasoning is part of output as reported by OpenAI. */
