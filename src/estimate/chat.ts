@@ -1,3 +1,4 @@
+import { isRecord } from '../json.ts';
 import { DEFAULT_MAX_TOKENIZE_BYTES, requestTokenCounter, utf8ByteLength } from './tokens.ts';
 
 /**
@@ -183,8 +184,4 @@ function safeStringify(value: unknown): string {
 
 function field(value: unknown, key: string): unknown {
   return isRecord(value) ? value[key] : undefined;
-}
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }

@@ -1,3 +1,4 @@
+import { isRecord } from '../json.ts';
 import { withMargin } from './chat.ts';
 import { DEFAULT_MAX_TOKENIZE_BYTES, requestTokenCounter } from './tokens.ts';
 
@@ -36,8 +37,4 @@ function itemTokens(item: unknown, count: (text: string) => number): number {
   } catch {
     return count(String(item));
   }
-}
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }

@@ -1,3 +1,4 @@
+import { isRecord } from '../json.ts';
 /**
  * The output-token allowance of a chat-completions request: what the reservation must
  * cover, and how the gateway rewrites it when a budget can only afford a smaller reply.
@@ -63,8 +64,4 @@ function asCount(value: unknown): number | undefined {
 /** null means "default" in the OpenAI API, the same as absent. */
 function isSet(value: unknown): boolean {
   return value !== undefined && value !== null;
-}
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }

@@ -1,3 +1,4 @@
+import { isRecord } from '../json.ts';
 import {
   type ChatEstimateOptions,
   DEFAULT_REQUEST_TOKENIZE_BYTES,
@@ -142,8 +143,4 @@ function json(value: unknown, c: Counter): number {
 
 function isSet(value: unknown): boolean {
   return value !== undefined && value !== null;
-}
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }

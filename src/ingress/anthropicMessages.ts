@@ -1,6 +1,7 @@
 import { denial } from '../errors.ts';
 import { estimateChatInputTokens, IMAGE_PART_TOKENS } from '../estimate/chat.ts';
 import { maxOutputTokens } from '../estimate/output.ts';
+import { isRecord } from '../json.ts';
 import { fail, ok, type Result } from '../result.ts';
 import { AnthropicMessagesEncoder } from './anthropic/encoder.ts';
 import { anthropicErrorResponse, anthropicStreamError } from './anthropic/errors.ts';
@@ -12,10 +13,6 @@ type Json = Record<string, unknown>;
 
 const bad = (message: string, param: string): Result<never> =>
   fail(denial('invalid_request', message, { param }));
-
-function isRecord(v: unknown): v is Json {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
 
 /** Shape checks for a Messages body: enough to price and route it; the provider checks the rest. */
 export function validateMessagesBody(body: Json): Result<CallShape> {

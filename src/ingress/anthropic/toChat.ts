@@ -1,3 +1,4 @@
+import { isRecord } from '../../json.ts';
 import type { CanonicalRequest } from '../../providers/types.ts';
 
 /**
@@ -11,10 +12,6 @@ import type { CanonicalRequest } from '../../providers/types.ts';
  */
 
 type Json = Record<string, unknown>;
-
-function isRecord(v: unknown): v is Json {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
 
 function str(v: unknown): string {
   return typeof v === 'string' ? v : '';

@@ -1,3 +1,4 @@
+import { isRecord } from '../../json.ts';
 import type { CanonicalRequest } from '../../providers/types.ts';
 
 /**
@@ -137,8 +138,4 @@ function responseFormat(text: unknown): Record<string, unknown> | null {
   if (format.strict !== undefined && format.strict !== null) schema.strict = format.strict;
   if (typeof format.description === 'string') schema.description = format.description;
   return { type: 'json_schema', json_schema: schema };
-}
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }

@@ -1,3 +1,4 @@
+import { isRecord } from '../../json.ts';
 /**
  * The Messages API request as the mock reads it, validated the way Anthropic validates it:
  * unknown top-level fields are refused (a translation that leaks an OpenAI field gets the same
@@ -80,10 +81,6 @@ const IMAGE_MEDIA_TYPES = ['image/jpeg', 'image/png', 'image/gif', 'image/webp']
 const TOOL_NAME = /^[a-zA-Z0-9_-]{1,128}$/;
 
 class Invalid extends Error {}
-
-function isRecord(v: unknown): v is Json {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
 
 function inRange(body: Json, field: string, min: number, max: number): void {
   const v = body[field];

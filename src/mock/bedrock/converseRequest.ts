@@ -1,3 +1,4 @@
+import { isRecord } from '../../json.ts';
 /**
  * The Converse request checks Bedrock makes, with its wording where it is known. They catch
  * translation bugs a lenient mock would hide: non-alternating roles, blank text, tool
@@ -63,10 +64,6 @@ const BLOCK_KINDS = new Set([
 ]);
 const IMAGE_FORMATS = new Set(['png', 'jpeg', 'gif', 'webp']);
 const TOOL_NAME = /^[a-zA-Z0-9_-]{1,64}$/;
-
-function isRecord(v: unknown): v is Json {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
 
 function blockProblem(block: unknown, at: string): string | null {
   if (!isRecord(block)) return `${at} must be an object.`;

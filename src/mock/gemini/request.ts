@@ -1,3 +1,4 @@
+import { isRecord } from '../../json.ts';
 /**
  * The GenerateContentRequest as the mock reads it, validated the way Gemini validates it:
  * unknown field names are refused (a translation that invents a field gets the same 400 the
@@ -105,10 +106,6 @@ const DECLARATION_FIELDS = [
   'behavior',
 ];
 const FUNCTION_NAME = /^[A-Za-z_][A-Za-z0-9_.:-]{0,63}$/;
-
-function isRecord(v: unknown): v is Json {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
 
 class Invalid extends Error {}
 

@@ -1,4 +1,5 @@
 import { countTokens } from 'gpt-tokenizer/encoding/o200k_base';
+import { isRecord } from '../../json.ts';
 
 /** Framing the mock adds per instructions block and per input item, and once to prime the reply. */
 const PER_ITEM = 3;
@@ -11,10 +12,6 @@ const AS_PLAIN_TEXT = { disallowedSpecial: new Set<string>() };
 
 function tokens(text: unknown): number {
   return typeof text === 'string' && text.length > 0 ? countTokens(text, AS_PLAIN_TEXT) : 0;
-}
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
 function contentTokens(content: unknown): number {

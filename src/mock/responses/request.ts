@@ -1,3 +1,4 @@
+import { isRecord } from '../../json.ts';
 import type { RequestProblem } from '../chatRequest.ts';
 
 /** The parts of a Responses request the mock reads; the rest is echoed back as given. */
@@ -16,10 +17,6 @@ export type ParsedResponses =
 
 /** OpenAI refuses smaller caps on the Responses API. */
 export const MIN_MAX_OUTPUT_TOKENS = 16;
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
 
 function functionNames(tools: unknown): string[] {
   if (!Array.isArray(tools)) return [];

@@ -1,4 +1,5 @@
 import type { ModelEntry } from '../../config/compile.ts';
+import { isRecord } from '../../json.ts';
 import type { CanonicalRequest } from '../types.ts';
 
 /**
@@ -15,10 +16,6 @@ type Block = Json;
 interface Turn {
   role: 'user' | 'assistant';
   content: Block[];
-}
-
-function isRecord(v: unknown): v is Json {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
 /** A text block, with the part's cache_control carried over (LiteLLM-style clients set it on parts). */

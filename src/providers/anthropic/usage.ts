@@ -1,7 +1,5 @@
+import { tokenCount } from '../../json.ts';
 import type { Usage } from '../../pricing/types.ts';
-
-const int = (v: unknown): number =>
-  typeof v === 'number' && Number.isFinite(v) && v > 0 ? Math.floor(v) : 0;
 
 /**
  * Anthropic reports input_tokens EXCLUDING cache tokens, with cache writes
@@ -14,10 +12,10 @@ export function usageFromAnthropic(raw: unknown): Usage | null {
   const u = raw as Record<string, unknown>;
   if (typeof u.input_tokens !== 'number' && typeof u.output_tokens !== 'number') return null;
   return {
-    inputTokens: int(u.input_tokens),
-    outputTokens: int(u.output_tokens),
-    cacheReadTokens: int(u.cache_read_input_tokens),
-    cacheWriteTokens: int(u.cache_creation_input_tokens),
+    inputTokens: tokenCount(u.input_tokens),
+    outputTokens: tokenCount(u.output_tokens),
+    cacheReadTokens: tokenCount(u.cache_read_input_tokens),
+    cacheWriteTokens: tokenCount(u.cache_creation_input_tokens),
     reasoningTokens: 0,
   };
 }

@@ -1,3 +1,5 @@
+import { isRecord } from '../../json.ts';
+import { plainText } from '../canonicalText.ts';
 import type { CanonicalRequest } from '../types.ts';
 
 /**
@@ -21,20 +23,6 @@ const IMAGE_FORMATS: Record<string, string> = {
   'image/gif': 'gif',
   'image/webp': 'webp',
 };
-
-function isRecord(v: unknown): v is Json {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
-/** Text of an OpenAI content value (string or parts), for system prompts and tool results. */
-function plainText(content: unknown): string {
-  if (typeof content === 'string') return content;
-  if (!Array.isArray(content)) return '';
-  return content
-    .map((part) => (isRecord(part) && typeof part.text === 'string' ? part.text : ''))
-    .filter((t) => t.length > 0)
-    .join('\n');
-}
 
 function textBlock(text: string): Block[] {
   // Converse refuses blank text blocks; an empty OpenAI string means "nothing here".

@@ -1,13 +1,10 @@
 import { randomUUID } from 'node:crypto';
+import { isRecord } from '../../json.ts';
 import type { Usage } from '../../pricing/types.ts';
 import type { CanonicalCompletion } from '../types.ts';
 import { finishReason, openAiUsageOf, usageFromConverse } from './usage.ts';
 
 type Json = Record<string, unknown>;
-
-function isRecord(v: unknown): v is Json {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
 
 export function completionId(): string {
   return `chatcmpl-${randomUUID().replaceAll('-', '')}`;

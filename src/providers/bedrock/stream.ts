@@ -1,3 +1,4 @@
+import { isRecord } from '../../json.ts';
 import type { Usage } from '../../pricing/types.ts';
 import { parseJsonObject } from '../sse.ts';
 import type { CanonicalChunk, StreamDecoder } from '../types.ts';
@@ -6,10 +7,6 @@ import { completionId } from './response.ts';
 import { finishReason, usageFromConverse } from './usage.ts';
 
 type Json = Record<string, unknown>;
-
-function isRecord(v: unknown): v is Json {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
 
 function headerText(message: EventStreamMessage, name: string): string | null {
   const v = message.headers[name];

@@ -1,7 +1,5 @@
+import { tokenCount } from '../../json.ts';
 import type { Usage } from '../../pricing/types.ts';
-
-const count = (v: unknown): number =>
-  typeof v === 'number' && Number.isFinite(v) && v > 0 ? Math.floor(v) : 0;
 
 /**
  * Bedrock's TokenUsage. Its inputTokens already excludes the prompt-cache tokens, which come
@@ -14,10 +12,10 @@ export function usageFromConverse(raw: unknown): Usage | null {
   const u = raw as Record<string, unknown>;
   if (typeof u.inputTokens !== 'number' && typeof u.outputTokens !== 'number') return null;
   return {
-    inputTokens: count(u.inputTokens),
-    outputTokens: count(u.outputTokens),
-    cacheReadTokens: count(u.cacheReadInputTokens),
-    cacheWriteTokens: count(u.cacheWriteInputTokens),
+    inputTokens: tokenCount(u.inputTokens),
+    outputTokens: tokenCount(u.outputTokens),
+    cacheReadTokens: tokenCount(u.cacheReadInputTokens),
+    cacheWriteTokens: tokenCount(u.cacheWriteInputTokens),
     reasoningTokens: 0,
   };
 }

@@ -1,3 +1,5 @@
+import { isRecord } from '../../json.ts';
+import { plainText } from '../canonicalText.ts';
 import type { CanonicalRequest } from '../types.ts';
 
 /**
@@ -38,20 +40,6 @@ const FILE_TYPES: Record<string, string> = {
   wav: 'audio/wav',
   mp4: 'video/mp4',
 };
-
-function isRecord(v: unknown): v is Json {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
-/** Text of an OpenAI content value (string or parts), for system prompts and tool results. */
-function plainText(content: unknown): string {
-  if (typeof content === 'string') return content;
-  if (!Array.isArray(content)) return '';
-  return content
-    .map((part) => (isRecord(part) && typeof part.text === 'string' ? part.text : ''))
-    .filter((t) => t.length > 0)
-    .join('\n');
-}
 
 function textPart(text: string): Part[] {
   // Gemini answers 400 to an empty text part; an empty OpenAI string means "nothing here".

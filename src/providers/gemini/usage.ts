@@ -1,7 +1,5 @@
+import { tokenCount } from '../../json.ts';
 import type { Usage } from '../../pricing/types.ts';
-
-const count = (v: unknown): number =>
-  typeof v === 'number' && Number.isFinite(v) && v > 0 ? Math.floor(v) : 0;
 
 /**
  * Gemini's usageMetadata → Tollgate usage.
@@ -16,12 +14,12 @@ export function usageFromGemini(raw: unknown): Usage | null {
   if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) return null;
   const u = raw as Record<string, unknown>;
   if (typeof u.promptTokenCount !== 'number' && typeof u.candidatesTokenCount !== 'number') return null;
-  const prompt = count(u.promptTokenCount);
-  const cached = Math.min(count(u.cachedContentTokenCount), prompt);
-  const thoughts = count(u.thoughtsTokenCount);
+  const prompt = tokenCount(u.promptTokenCount);
+  const cached = Math.min(tokenCount(u.cachedContentTokenCount), prompt);
+  const thoughts = tokenCount(u.thoughtsTokenCount);
   return {
-    inputTokens: prompt - cached + count(u.toolUsePromptTokenCount),
-    outputTokens: count(u.candidatesTokenCount) + thoughts,
+    inputTokens: prompt - cached + tokenCount(u.toolUsePromptTokenCount),
+    outputTokens: tokenCount(u.candidatesTokenCount) + thoughts,
     cacheReadTokens: cached,
     cacheWriteTokens: 0,
     reasoningTokens: thoughts,

@@ -1,7 +1,5 @@
+import { tokenCount } from '../../json.ts';
 import type { Usage } from '../../pricing/types.ts';
-
-const int = (v: unknown): number =>
-  typeof v === 'number' && Number.isFinite(v) && v > 0 ? Math.floor(v) : 0;
 
 /**
  * OpenAI reports prompt_tokens including cached tokens and completion_tokens including
@@ -13,14 +11,14 @@ export function usageFromOpenAi(raw: unknown): Usage | null {
   if (typeof u.prompt_tokens !== 'number' && typeof u.completion_tokens !== 'number') return null;
   const promptDetails = (u.prompt_tokens_details ?? {}) as Record<string, unknown>;
   const completionDetails = (u.completion_tokens_details ?? {}) as Record<string, unknown>;
-  const prompt = int(u.prompt_tokens);
-  const cached = Math.min(int(promptDetails.cached_tokens), prompt);
+  const prompt = tokenCount(u.prompt_tokens);
+  const cached = Math.min(tokenCount(promptDetails.cached_tokens), prompt);
   return {
     inputTokens: prompt - cached,
-    outputTokens: int(u.completion_tokens),
+    outputTokens: tokenCount(u.completion_tokens),
     cacheReadTokens: cached,
     cacheWriteTokens: 0,
-    reasoningTokens: int(completionDetails.reasoning_tokens),
+    reasoningTokens: tokenCount(completionDetails.reasoning_tokens),
   };
 }
 
@@ -34,14 +32,14 @@ export function usageFromResponses(raw: unknown): Usage | null {
   if (typeof u.input_tokens !== 'number' && typeof u.output_tokens !== 'number') return null;
   const inputDetails = (u.input_tokens_details ?? {}) as Record<string, unknown>;
   const outputDetails = (u.output_tokens_details ?? {}) as Record<string, unknown>;
-  const input = int(u.input_tokens);
-  const cached = Math.min(int(inputDetails.cached_tokens), input);
-  const written = Math.min(int(inputDetails.cache_write_tokens), input - cached);
+  const input = tokenCount(u.input_tokens);
+  const cached = Math.min(tokenCount(inputDetails.cached_tokens), input);
+  const written = Math.min(tokenCount(inputDetails.cache_write_tokens), input - cached);
   return {
     inputTokens: input - cached - written,
-    outputTokens: int(u.output_tokens),
+    outputTokens: tokenCount(u.output_tokens),
     cacheReadTokens: cached,
     cacheWriteTokens: written,
-    reasoningTokens: int(outputDetails.reasoning_tokens),
+    reasoningTokens: tokenCount(outputDetails.reasoning_tokens),
   };
 }
