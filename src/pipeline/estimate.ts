@@ -9,7 +9,7 @@ import type { Estimate, Target } from './context.ts';
  */
 export function estimate(ingress: Ingress, body: Record<string, unknown>, target: Target): Estimate {
   const counted = ingress.estimateInput(body);
-  const inputTokens = target.adapter.boundInputTokens?.(counted, body) ?? counted;
+  const inputTokens = target.adapter.boundInputTokens?.(counted, body, target.model) ?? counted;
   const maxOutput = ingress.maxOutput(body, target.model.maxOutputTokens);
   return {
     inputTokens,

@@ -84,9 +84,10 @@ export interface ProviderAdapter {
   /**
    * Optional: raises the ingress's input estimate (an o200k upper bound) to an upper bound of
    * what this provider counts, when its tokenizer is coarser or it adds a hidden prompt (e.g. a
-   * tool-use preamble). `body` is the client's request, in the ingress dialect.
+   * tool-use preamble). `body` is the client's request, in the ingress dialect; `model` the
+   * model it goes to (providers that host several model families decide by it).
    */
-  boundInputTokens?(estimate: number, body: Record<string, unknown>): number;
+  boundInputTokens?(estimate: number, body: Record<string, unknown>, model: ModelEntry): number;
   createStreamMeter(dialect: Dialect, opts: CallOptions): StreamMeter;
   canonical: CanonicalCodec;
 }

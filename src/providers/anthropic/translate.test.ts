@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { ModelEntry, ProviderEntry } from '../../config/compile.ts';
+import { bedrockAdapter } from '../bedrock/index.ts';
 import { anthropicAdapter } from './index.ts';
 import { TOOL_USE_SYSTEM_PROMPT } from './inputBound.ts';
 import { messagesBodyFromChat } from './messagesBody.ts';
@@ -86,10 +87,35 @@ describe('OpenAI chat → Anthropic Messages request', () => {
   });
 
   it("raises the o200k input estimate for Claude's tokenizer and its tool-use system prompt", () => {
-    const bound = anthropicAdapter.boundInputTokens!;
+    const model = {
+      id: 'claude',
+      provider: 'anthropic',
+      upstreamModel: 'claude-sonnet-4-20250514',
+      priceProvider: 'anthropic',
+      maxOutputTokens: 8192,
+      contextWindow: null,
+    };
+    const bound = (estimate: number, body: Record<string, unknown>) =>
+      anthropicAdapter.boundInputTokens!(estimate, body, model);
     expect(bound(100, { messages: [] })).toBe(130);
     expect(bound(100, { tools: [{ name: 't' }] })).toBe(Math.ceil((100 + TOOL_USE_SYSTEM_PROMPT) * 1.3));
     expect(bound(100, { tools: [] })).toBe(130);
+  });
+
+  it('Bedrock raises the estimate the same way for Claude models only', () => {
+    const model = (upstreamModel: string) => ({
+      id: 'm',
+      provider: 'aws',
+      upstreamModel,
+      priceProvider: 'aws',
+      maxOutputTokens: 8192,
+      contextWindow: null,
+    });
+    const bound = bedrockAdapter.boundInputTokens!;
+    expect(bound(100, {}, model('anthropic.claude-3-5-sonnet-20241022-v2:0'))).toBe(130);
+    expect(bound(100, {}, model('us.anthropic.claude-sonnet-4-20250514-v1:0'))).toBe(130);
+    expect(bound(100, {}, model('meta.llama3-70b-instruct-v1:0'))).toBe(100);
+    expect(bound(100, {}, model('amazon.nova-pro-v1:0'))).toBe(100);
   });
 
   it('native pass-through changes only the model name', async () => {

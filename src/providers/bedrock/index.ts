@@ -1,3 +1,4 @@
+import { anthropicInputBound } from '../anthropic/inputBound.ts';
 import type { ProviderAdapter } from '../types.ts';
 import { converseRequest } from './request.ts';
 import { completionFromConverse } from './response.ts';
@@ -15,6 +16,9 @@ function notNative(): never {
 export const bedrockAdapter: ProviderAdapter = {
   kind: 'bedrock',
   dialects: [],
+  // Claude on Bedrock counts with Claude's tokenizer and tool preamble, as on Anthropic's own API.
+  boundInputTokens: (estimate, body, model) =>
+    isClaude(model.upstreamModel) ? anthropicInputBound(estimate, body) : estimate,
   request: notNative,
   usageFromJson: (_dialect, body) =>
     body !== null && typeof body === 'object'
@@ -27,3 +31,8 @@ export const bedrockAdapter: ProviderAdapter = {
     createDecoder: () => new ConverseStreamDecoder(),
   },
 };
+
+/** Bedrock model ids name their family: `anthropic.claude-…`, or an inference profile `us.anthropic.claude-…`. */
+export function isClaude(upstreamModel: string): boolean {
+  return /(^|\.)anthropic\.claude/.test(upstreamModel);
+}
