@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Usage } from '../../pricing/types.ts';
+import { toolArgumentsObject } from '../../providers/canonicalText.ts';
 import type { CanonicalCompletion } from '../../providers/types.ts';
 import type { EncoderContext } from '../types.ts';
 
@@ -43,17 +44,6 @@ export function messageId(id: unknown): string {
   return `msg_${tail !== '' ? tail : randomUUID().replaceAll('-', '')}`;
 }
 
-/** Tool arguments (a JSON string in chat) as the object Anthropic's tool_use.input is. */
-export function toolInput(args: unknown): Json {
-  if (typeof args !== 'string' || args.trim() === '') return {};
-  try {
-    const parsed: unknown = JSON.parse(args);
-    return isRecord(parsed) ? parsed : { value: parsed };
-  } catch {
-    return { arguments: args };
-  }
-}
-
 /**
  * A `chat.completion` → an Anthropic Message: reasoning as a thinking block, content (or a
  * refusal) as a text block, tool_calls as tool_use blocks, finish_reason as stop_reason, and
@@ -85,7 +75,7 @@ export function messageFromCompletion(
       type: 'tool_use',
       id: typeof call.id === 'string' ? call.id : '',
       name: typeof call.function.name === 'string' ? call.function.name : '',
-      input: toolInput(call.function.arguments),
+      input: toolArgumentsObject(call.function.arguments),
     });
   }
   return {

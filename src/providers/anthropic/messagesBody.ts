@@ -1,5 +1,6 @@
 import type { ModelEntry } from '../../config/compile.ts';
 import { isRecord } from '../../json.ts';
+import { toolArgumentsObject } from '../canonicalText.ts';
 import type { CanonicalRequest } from '../types.ts';
 
 /**
@@ -75,19 +76,6 @@ function contentBlocks(content: unknown): Block[] {
   return content.flatMap(partBlocks);
 }
 
-/** Tool arguments as an object: Anthropic's tool_use.input is JSON, not a string. */
-function toolInput(args: unknown): Json {
-  if (isRecord(args)) return args;
-  if (typeof args !== 'string' || args.trim() === '') return {};
-  try {
-    const parsed: unknown = JSON.parse(args);
-    return isRecord(parsed) ? parsed : { value: parsed };
-  } catch {
-    // Not JSON (a model can emit broken arguments): keep the text rather than lose it.
-    return { arguments: args };
-  }
-}
-
 function toolUseBlocks(toolCalls: unknown): Block[] {
   if (!Array.isArray(toolCalls)) return [];
   const blocks: Block[] = [];
@@ -97,7 +85,7 @@ function toolUseBlocks(toolCalls: unknown): Block[] {
       type: 'tool_use',
       id: typeof call.id === 'string' ? call.id : '',
       name: typeof call.function.name === 'string' ? call.function.name : '',
-      input: toolInput(call.function.arguments),
+      input: toolArgumentsObject(call.function.arguments),
     });
   }
   return blocks;

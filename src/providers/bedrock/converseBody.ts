@@ -1,5 +1,5 @@
 import { isRecord } from '../../json.ts';
-import { plainText } from '../canonicalText.ts';
+import { plainText, toolArgumentsObject } from '../canonicalText.ts';
 import type { CanonicalRequest } from '../types.ts';
 
 /**
@@ -64,18 +64,6 @@ function contentBlocks(content: unknown): Block[] {
   return blocks;
 }
 
-/** Tool arguments as a JSON object: Converse's toolUse.input is a document, not a string. */
-function toolInput(args: unknown): Json {
-  if (isRecord(args)) return args;
-  if (typeof args !== 'string' || args.trim() === '') return {};
-  try {
-    const parsed: unknown = JSON.parse(args);
-    return isRecord(parsed) ? parsed : { value: parsed };
-  } catch {
-    return { arguments: args };
-  }
-}
-
 function toolUseBlocks(toolCalls: unknown): Block[] {
   if (!Array.isArray(toolCalls)) return [];
   const blocks: Block[] = [];
@@ -85,7 +73,7 @@ function toolUseBlocks(toolCalls: unknown): Block[] {
       toolUse: {
         toolUseId: typeof call.id === 'string' ? call.id : '',
         name: typeof call.function.name === 'string' ? call.function.name : '',
-        input: toolInput(call.function.arguments),
+        input: toolArgumentsObject(call.function.arguments),
       },
     });
   }

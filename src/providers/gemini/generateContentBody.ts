@@ -1,5 +1,5 @@
 import { isRecord } from '../../json.ts';
-import { plainText } from '../canonicalText.ts';
+import { plainText, toolArgumentsObject } from '../canonicalText.ts';
 import type { CanonicalRequest } from '../types.ts';
 
 /**
@@ -93,18 +93,6 @@ function contentParts(content: unknown): Part[] {
   return parts;
 }
 
-/** Tool arguments as a JSON object: Gemini's functionCall.args is a Struct, not a string. */
-function argsObject(args: unknown): Json {
-  if (isRecord(args)) return args;
-  if (typeof args !== 'string' || args.trim() === '') return {};
-  try {
-    const parsed: unknown = JSON.parse(args);
-    return isRecord(parsed) ? parsed : { value: parsed };
-  } catch {
-    return { arguments: args };
-  }
-}
-
 function functionCallParts(toolCalls: unknown, names: Map<string, string>): Part[] {
   if (!Array.isArray(toolCalls)) return [];
   const parts: Part[] = [];
@@ -112,7 +100,7 @@ function functionCallParts(toolCalls: unknown, names: Map<string, string>): Part
     if (!isRecord(call) || !isRecord(call.function)) continue;
     const name = typeof call.function.name === 'string' ? call.function.name : '';
     if (typeof call.id === 'string') names.set(call.id, name);
-    const part: Part = { functionCall: { name, args: argsObject(call.function.arguments) } };
+    const part: Part = { functionCall: { name, args: toolArgumentsObject(call.function.arguments) } };
     // Only the first call of a step carries a signature.
     if (parts.length === 0) part.thoughtSignature = FOREIGN_THOUGHT_SIGNATURE;
     parts.push(part);
