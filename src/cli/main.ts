@@ -63,7 +63,7 @@ program
   .option('--output-tokens <n>', 'completion length when the request does not cap it lower', int, 16)
   .option(
     '--fault <fault>',
-    "fault on every call unless a request's x-mock-fault overrides it (429, 500, 503, timeout, cut, no-usage, bad-json, …)",
+    "fault on every call unless a request's x-mock-fault overrides it (429, 500, 503, 529, timeout, cut, no-usage, bad-json, stream-error)",
   )
   .option('--api-key <key>', 'require this bearer key')
   .action(
