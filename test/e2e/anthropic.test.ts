@@ -112,16 +112,7 @@ const lastReceived = () => upstream.received.at(-1)!;
 const lastMessagesBody = () => lastReceived().body as MessagesBody;
 const lastChatBody = () => lastReceived().body as ChatBody;
 
-async function finalRow(id: string, ofKey = keyId): Promise<CallRecord> {
-  for (let i = 0; i < 100; i++) {
-    await h.gateway.services.ledger.flush();
-    const rows = await h.gateway.services.store.ledger.queryCalls({ keyId: ofKey, limit: 1000 });
-    const row = rows.find((r) => r.callId === id && r.status !== 'pending');
-    if (row) return row;
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  throw new Error(`no final row for ${id}`);
-}
+const finalRow = (callId: string, ofKey = keyId): Promise<CallRecord> => h.finalRow(callId, ofKey);
 
 async function budgetState(id = 'anthropic-cap') {
   const r = await h.admin<{ spent: { nanos: number }; reserved: { nanos: number } }>(

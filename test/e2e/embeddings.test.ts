@@ -39,13 +39,7 @@ beforeAll(async () => {
 });
 afterAll(async () => h.close());
 
-async function finalRow(callId: string): Promise<CallRecord> {
-  await h.gateway.services.ledger.flush();
-  const rows = await h.gateway.services.store.ledger.queryCalls({ keyId, limit: 1000 });
-  const row = rows.find((r) => r.callId === callId);
-  if (!row) throw new Error(`no ledger row for ${callId}`);
-  return row;
-}
+const finalRow = (callId: string): Promise<CallRecord> => h.finalRow(callId, keyId);
 
 describe('embeddings through the gateway (official openai client)', () => {
   it('the bundled price of text-embedding-3-small is $0.02 per million input tokens', () => {

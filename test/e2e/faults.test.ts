@@ -20,16 +20,7 @@ beforeAll(async () => {
 });
 afterAll(async () => h.close());
 
-async function waitForRow(callId: string): Promise<CallRecord> {
-  for (let i = 0; i < 100; i++) {
-    await h.gateway.services.ledger.flush();
-    const rows = await h.gateway.services.store.ledger.queryCalls({ keyId, limit: 1000 });
-    const row = rows.find((r) => r.callId === callId && r.status !== 'pending');
-    if (row) return row;
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  throw new Error(`no final row for ${callId}`);
-}
+const waitForRow = (callId: string): Promise<CallRecord> => h.finalRow(callId, keyId);
 
 const messages = [{ role: 'user' as const, content: 'Tell me a long story.' }];
 

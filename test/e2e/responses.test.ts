@@ -79,16 +79,7 @@ afterAll(async () => {
   await upstream.close();
 });
 
-async function finalRow(callId: string): Promise<CallRecord> {
-  for (let i = 0; i < 100; i++) {
-    await h.gateway.services.ledger.flush();
-    const rows = await h.gateway.services.store.ledger.queryCalls({ keyId, limit: 1000 });
-    const row = rows.find((r) => r.callId === callId && r.status !== 'pending');
-    if (row) return row;
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  throw new Error(`no final row for ${callId}`);
-}
+const finalRow = (callId: string): Promise<CallRecord> => h.finalRow(callId, keyId);
 
 describe('Responses API, native (official openai client → gateway → mock /v1/responses)', () => {
   it("the test's prices are the bundled ones", () => {

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import OpenAI from 'openai';
 import { pino } from 'pino';
 import { parseConfig } from '../../src/config/load.ts';
+import type { CallRecord } from '../../src/ledger/types.ts';
 import { type MockServer, startMock } from '../../src/mock/index.ts';
 import { type Gateway, startGateway } from '../../src/server/gateway.ts';
 
@@ -20,6 +21,8 @@ export interface Harness {
   ): Promise<{ status: number; body: T }>;
   createKey(input: Record<string, unknown>): Promise<{ id: string; secret: string }>;
   openai(secret: string, extra?: Partial<ConstructorParameters<typeof OpenAI>[0]>): OpenAI;
+  /** The final (settled) ledger row of a call, waiting for the batched writer; throws after ~2 s. */
+  finalRow(callId: string, keyId: string): Promise<CallRecord>;
   restart(): Promise<void>;
   close(): Promise<void>;
 }
@@ -104,6 +107,16 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
     },
     openai(secret, extra = {}) {
       return new OpenAI({ baseURL: `${gateway.url}/v1`, apiKey: secret, maxRetries: 0, ...extra });
+    },
+    async finalRow(callId, keyId) {
+      for (let i = 0; i < 100; i++) {
+        await gateway.services.ledger.flush();
+        const rows = await gateway.services.store.ledger.queryCalls({ keyId, limit: 1000 });
+        const row = rows.find((r) => r.callId === callId && r.status !== 'pending');
+        if (row) return row;
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      throw new Error(`no final row for ${callId}`);
     },
     async restart() {
       await gateway.close();
