@@ -26,6 +26,7 @@ export class KeyService {
   private byHash = new Map<string, KeyRecord>();
   private byId = new Map<string, KeyRecord>();
   private retired = new Map<string, RetiredSecret>();
+  private hashMemo = new Map<string, string>();
 
   constructor(
     private readonly store: EntityStore,
@@ -49,7 +50,7 @@ export class KeyService {
         ),
       );
     }
-    const hash = hashSecret(secret);
+    const hash = this.hashOf(secret);
     const key = this.byHash.get(hash);
     if (!key) {
       const retired = this.retired.get(hash);
@@ -155,6 +156,21 @@ export class KeyService {
     this.retired.set(retired.hash, retired);
     this.remember(rotated);
     return { key: rotated, secret };
+  }
+
+  /**
+   * sha256 per request was a visible share of the hot path; the hashes of secrets that belong to
+   * a key are memoized (bounded, and only for known secrets so random bad keys cannot grow it).
+   */
+  private hashOf(secret: string): string {
+    const memo = this.hashMemo.get(secret);
+    if (memo !== undefined) return memo;
+    const hash = hashSecret(secret);
+    if (this.byHash.has(hash)) {
+      if (this.hashMemo.size >= 10_000) this.hashMemo.clear();
+      this.hashMemo.set(secret, hash);
+    }
+    return hash;
   }
 
   private remember(k: KeyRecord): void {

@@ -23,7 +23,7 @@ export class LedgerWriter {
     private readonly store: LedgerStore,
     private readonly onError: (err: Error) => void = () => {},
     /** Final rows wait this long for company, so a steady trickle of calls still shares commits. */
-    private readonly finalDelayMs = 5,
+    private readonly finalDelayMs = 20,
   ) {}
 
   writePending(row: CallRecord): Promise<void> {

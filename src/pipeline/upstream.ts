@@ -3,6 +3,7 @@ import type { IncomingHttpHeaders, ServerResponse } from 'node:http';
 import type { Dispatcher } from 'undici';
 import { type Denial, denial } from '../errors.ts';
 import type { Usage } from '../pricing/types.ts';
+import { dispatchBuffered } from '../providers/bufferedCall.ts';
 import type { UpstreamClients } from '../providers/http.ts';
 import type { Target } from './context.ts';
 import type { Exchange } from './route.ts';
@@ -36,10 +37,98 @@ const MAX_ERROR_BODY = 64 * 1024;
  * they arrive; JSON bodies are returned to the caller, which settles before responding.
  * Never throws: every failure is an outcome, so the caller can always settle.
  */
-export async function forward(input: ForwardInput): Promise<UpstreamOutcome> {
+export function forward(input: ForwardInput): Promise<UpstreamOutcome> {
+  return input.stream ? forwardStream(input) : forwardBuffered(input);
+}
+
+const MAX_JSON_BODY = 64 * 1024 * 1024;
+
+function dispatchOptions(input: ForwardInput): Dispatcher.DispatchOptions & { url: URL } {
+  const { request } = input.exchange;
+  const url = new URL(request.url);
+  return {
+    url,
+    origin: url.origin,
+    path: url.pathname + url.search,
+    method: request.method ?? 'POST',
+    headers: {
+      ...forwardedHeaders(input.clientHeaders, input.target.provider.forward_headers),
+      ...request.headers,
+    },
+    body: request.body,
+    headersTimeout: input.target.provider.headers_timeout_ms,
+    bodyTimeout: input.target.provider.headers_timeout_ms,
+  };
+}
+
+async function forwardBuffered(input: ForwardInput): Promise<UpstreamOutcome> {
+  const { target, res } = input;
+  const { url, ...options } = dispatchOptions(input);
+  const call = dispatchBuffered(input.clients.pool(target.provider, url), options, MAX_JSON_BODY);
+  let clientGone = false;
+  let timedOut = false;
+  const onClose = () => {
+    if (!res.writableFinished) {
+      clientGone = true;
+      call.abort(new Error('client disconnected'));
+    }
+  };
+  res.on('close', onClose);
+  const overall = setTimeout(() => {
+    timedOut = true;
+    call.abort(new Error('timeout'));
+  }, target.provider.timeout_ms);
+  try {
+    const upstream = await call.response;
+    const ttftMs = input.clock() - input.startedAt;
+    if (upstream.statusCode < 200 || upstream.statusCode >= 300) {
+      const text = upstream.body.subarray(0, MAX_ERROR_BODY).toString('utf8');
+      return {
+        kind: 'failed',
+        denial: upstreamErrorDenial(upstream.statusCode, upstream.headers, text),
+        generatedText: '',
+        ttftMs,
+        responded: false,
+      };
+    }
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(upstream.body.toString('utf8'));
+    } catch {
+      return {
+        kind: 'failed',
+        denial: denial(
+          'upstream_error',
+          `Provider ${target.provider.id} returned a response that is not valid JSON.`,
+          { upstreamStatus: upstream.statusCode },
+        ),
+        generatedText: '',
+        ttftMs,
+        responded: false,
+      };
+    }
+    const answer = input.exchange.fromJson(parsed);
+    return { kind: 'ok', usage: answer.usage, generatedText: '', ttftMs, json: answer.body ?? upstream.body };
+  } catch (err) {
+    if (clientGone) return { kind: 'client_aborted', usage: null, generatedText: '', ttftMs: null };
+    return {
+      kind: 'failed',
+      denial: transportDenial(input, err, timedOut),
+      generatedText: '',
+      ttftMs: null,
+      responded: false,
+    };
+  } finally {
+    clearTimeout(overall);
+    res.off('close', onClose);
+  }
+}
+
+async function forwardStream(input: ForwardInput): Promise<UpstreamOutcome> {
   const { target, res } = input;
   const abort = new AbortController();
   let clientGone = false;
+  let timedOut = false;
   const onClose = () => {
     if (!res.writableFinished) {
       clientGone = true;
@@ -47,61 +136,26 @@ export async function forward(input: ForwardInput): Promise<UpstreamOutcome> {
     }
   };
   res.on('close', onClose);
-  const overall = setTimeout(() => abort.abort(new Error('timeout')), target.provider.timeout_ms);
-  const { exchange } = input;
-  const meter = input.stream ? exchange.meter() : null;
+  const overall = setTimeout(() => {
+    timedOut = true;
+    abort.abort(new Error('timeout'));
+  }, target.provider.timeout_ms);
+  const meter = input.exchange.meter();
   let ttftMs: number | null = null;
   let responded = false;
   try {
-    const request = exchange.request;
-    const url = new URL(request.url);
-    const headers = {
-      ...forwardedHeaders(input.clientHeaders, target.provider.forward_headers),
-      ...request.headers,
-    };
-    const upstream = await input.clients.pool(target.provider, url).request({
-      path: url.pathname + url.search,
-      method: request.method ?? 'POST',
-      headers,
-      body: request.body,
-      signal: abort.signal,
-      headersTimeout: target.provider.headers_timeout_ms,
-      bodyTimeout: target.provider.headers_timeout_ms,
-    });
+    const { url, ...options } = dispatchOptions(input);
+    const upstream = await input.clients
+      .pool(target.provider, url)
+      .request({ ...options, signal: abort.signal });
     if (upstream.statusCode < 200 || upstream.statusCode >= 300) {
       return {
         kind: 'failed',
-        denial: await upstreamErrorDenial(upstream),
+        denial: upstreamErrorDenial(upstream.statusCode, upstream.headers, await readErrorText(upstream)),
         generatedText: '',
         ttftMs,
         responded,
       };
-    }
-    if (!meter) {
-      const chunks: Buffer[] = [];
-      for await (const chunk of upstream.body) chunks.push(chunk as Buffer);
-      const json = Buffer.concat(chunks);
-      ttftMs = input.clock() - input.startedAt;
-      let parsed: unknown;
-      try {
-        parsed = JSON.parse(json.toString('utf8'));
-      } catch {
-        return {
-          kind: 'failed',
-          denial: denial(
-            'upstream_error',
-            `Provider ${target.provider.id} returned a response that is not valid JSON.`,
-            {
-              upstreamStatus: upstream.statusCode,
-            },
-          ),
-          generatedText: '',
-          ttftMs,
-          responded,
-        };
-      }
-      const answer = exchange.fromJson(parsed);
-      return { kind: 'ok', usage: answer.usage, generatedText: '', ttftMs, json: answer.body ?? json };
     }
     res.writeHead(200, {
       'content-type': 'text/event-stream; charset=utf-8',
@@ -135,27 +189,31 @@ export async function forward(input: ForwardInput): Promise<UpstreamOutcome> {
     res.end();
     return { kind: 'ok', usage: meter.usage(), generatedText: meter.generatedText(), ttftMs, json: null };
   } catch (err) {
-    const generatedText = meter?.generatedText() ?? '';
-    if (clientGone) return { kind: 'client_aborted', usage: meter?.usage() ?? null, generatedText, ttftMs };
-    const e = err as { code?: string; name?: string; message?: string };
-    const timedOut =
-      abort.signal.reason instanceof Error && abort.signal.reason.message === 'timeout'
-        ? true
-        : e.code === 'UND_ERR_HEADERS_TIMEOUT' ||
-          e.code === 'UND_ERR_BODY_TIMEOUT' ||
-          e.code === 'UND_ERR_CONNECT_TIMEOUT';
-    const d = timedOut
-      ? denial('upstream_timeout', `Provider ${target.provider.id} did not answer in time.`)
-      : denial(
-          'upstream_error',
-          `Provider ${target.provider.id} failed: ${e.message ?? e.code ?? 'connection error'}`,
-        );
+    const generatedText = meter.generatedText();
+    if (clientGone) return { kind: 'client_aborted', usage: meter.usage(), generatedText, ttftMs };
+    const d = transportDenial(input, err, timedOut);
     if (responded) endStreamWithError(res, input.streamErrorEvent(d));
     return { kind: 'failed', denial: d, generatedText, ttftMs, responded };
   } finally {
     clearTimeout(overall);
     res.off('close', onClose);
   }
+}
+
+/** A connection-level failure (no HTTP answer): a timeout of ours or undici's, or a network error. */
+function transportDenial(input: ForwardInput, err: unknown, timedOut: boolean): Denial {
+  const e = err as { code?: string; message?: string };
+  const isTimeout =
+    timedOut ||
+    e.code === 'UND_ERR_HEADERS_TIMEOUT' ||
+    e.code === 'UND_ERR_BODY_TIMEOUT' ||
+    e.code === 'UND_ERR_CONNECT_TIMEOUT';
+  return isTimeout
+    ? denial('upstream_timeout', `Provider ${input.target.provider.id} did not answer in time.`)
+    : denial(
+        'upstream_error',
+        `Provider ${input.target.provider.id} failed: ${e.message ?? e.code ?? 'connection error'}`,
+      );
 }
 
 const NEVER_FORWARDED = new Set([
@@ -190,11 +248,15 @@ function endStreamWithError(res: ServerResponse, event: string): void {
   res.end(event);
 }
 
-async function upstreamErrorDenial(upstream: Dispatcher.ResponseData): Promise<Denial> {
+async function readErrorText(upstream: Dispatcher.ResponseData): Promise<string> {
   let text = '';
   for await (const chunk of upstream.body) {
     if (text.length < MAX_ERROR_BODY) text += (chunk as Buffer).toString('utf8');
   }
+  return text;
+}
+
+function upstreamErrorDenial(status: number, headers: IncomingHttpHeaders, text: string): Denial {
   let message = text.slice(0, 500);
   try {
     const parsed = JSON.parse(text) as { error?: { message?: unknown } | string; message?: unknown };
@@ -204,8 +266,7 @@ async function upstreamErrorDenial(upstream: Dispatcher.ResponseData): Promise<D
   } catch {
     // Not JSON: keep the raw start of the body.
   }
-  const status = upstream.statusCode;
-  const retryAfter = upstream.headers['retry-after'];
+  const retryAfter = headers['retry-after'];
   if (status === 429) {
     return denial('upstream_rate_limited', `The provider is rate limiting: ${message}`, {
       upstreamStatus: status,
