@@ -16,6 +16,15 @@ export type ErrorCode =
   | 'model_not_found'
   | 'model_not_allowed'
   | 'model_not_priced'
+  | 'provider_not_allowed'
+  | 'prompt_too_large'
+  | 'rate_limited'
+  | 'budget_queue_full'
+  | 'budget_queue_timeout'
+  | 'loop_cap_exceeded'
+  | 'key_suspended'
+  | 'idempotency_conflict'
+  | 'idempotency_in_progress'
   | 'budget_exceeded'
   | 'upstream_error'
   | 'upstream_timeout'
@@ -55,6 +64,7 @@ export function describe(code: ErrorCode): { status: number; type: ErrorType } {
     case 'invalid_json':
     case 'invalid_request':
     case 'model_not_priced':
+    case 'prompt_too_large':
       return { status: 400, type: 'invalid_request_error' };
     case 'body_too_large':
       return { status: 413, type: 'invalid_request_error' };
@@ -74,9 +84,16 @@ export function describe(code: ErrorCode): { status: number; type: ErrorType } {
       return { status: 401, type: 'authentication_error' };
     case 'admin_disabled':
     case 'model_not_allowed':
+    case 'provider_not_allowed':
       return { status: 403, type: 'permission_error' };
     case 'budget_exceeded':
+    case 'budget_queue_timeout':
+    case 'loop_cap_exceeded':
       return { status: 429, type: 'budget_exceeded' };
+    case 'budget_queue_full':
+      return { status: 503, type: 'api_error' };
+    case 'rate_limited':
+    case 'key_suspended':
     case 'upstream_rate_limited':
       return { status: 429, type: 'rate_limit_error' };
     case 'upstream_error':
@@ -84,6 +101,8 @@ export function describe(code: ErrorCode): { status: number; type: ErrorType } {
     case 'upstream_timeout':
       return { status: 504, type: 'api_error' };
     case 'conflict':
+    case 'idempotency_conflict':
+    case 'idempotency_in_progress':
       return { status: 409, type: 'conflict_error' };
     case 'store_unavailable':
       return { status: 503, type: 'api_error' };

@@ -1,8 +1,13 @@
+import { alertsConfigProblems } from '../alerts/config.ts';
 import type { BudgetPolicy, Selector, WindowSpec } from '../budget/types.ts';
 import { defaultBucketMs, isValidTimeZone, parseDuration } from '../budget/windows.ts';
+import { compileGuardrails, type Guardrail } from '../guardrails/rules.ts';
 import { usdToNanos } from '../money.ts';
+import { compileRateLimits } from '../ratelimit/config.ts';
+import type { RateLimitRule } from '../ratelimit/types.ts';
+import { compileRunaway, type RunawaySettings } from '../runaway/config.ts';
 import { ConfigError } from './load.ts';
-import type { RawBudget, RawConfig, RawProvider } from './schema.ts';
+import type { RawBudget, RawConfig, RawModel, RawProvider } from './schema.ts';
 
 /** Where the bundled price data lists each kind of provider's models. */
 const PRICE_PROVIDER: Record<RawProvider['kind'], string> = {
@@ -16,11 +21,14 @@ const PRICE_PROVIDER: Record<RawProvider['kind'], string> = {
 
 export interface ModelEntry {
   id: string;
+  /** Price table key: the id for a model's first route, `id@provider` for the others. */
+  priceKey: string;
   provider: string;
   upstreamModel: string;
   priceProvider: string;
   maxOutputTokens: number;
   contextWindow: number | null;
+  prices: RawModel['prices'];
 }
 
 export interface ProviderEntry extends RawProvider {
@@ -38,11 +46,27 @@ export interface TeamSeed {
 export interface CompiledConfig {
   raw: RawConfig;
   providers: Map<string, ProviderEntry>;
+  /** Each model id's first route (the primary). */
   models: Map<string, ModelEntry>;
+  /** Every provider serving a model id, in config order: the primary first, then reroute/failover targets. */
+  routes: Map<string, ModelEntry[]>;
   policies: BudgetPolicy[];
   orgs: { id: string; name: string }[];
   teams: TeamSeed[];
   envs: Set<string>;
+  guardrails: Guardrail[];
+  rateLimits: RateLimitRule[];
+  runaway: RunawaySettings;
+}
+
+/** Runs a compile step whose RangeError names the bad field, collecting it as a config issue. */
+function collect<T>(issues: string[], step: () => T, fallback: T): T {
+  try {
+    return step();
+  } catch (err) {
+    issues.push((err as Error).message);
+    return fallback;
+  }
 }
 
 function durationField(path: string, text: string): number {
@@ -100,17 +124,25 @@ export function compileConfig(raw: RawConfig): CompiledConfig {
   for (const [id, p] of Object.entries(raw.providers)) providers.set(id, { id, ...p });
 
   const models = new Map<string, ModelEntry>();
+  const routes = new Map<string, ModelEntry[]>();
   raw.models.forEach((m, i) => {
-    if (models.has(m.id)) issues.push(`models.${i}.id: duplicate model id ${m.id}`);
+    const siblings = routes.get(m.id) ?? [];
+    if (siblings.some((s) => s.provider === m.provider))
+      issues.push(`models.${i}.provider: model ${m.id} is already served by provider ${m.provider}`);
     if (!providers.has(m.provider)) issues.push(`models.${i}.provider: unknown provider ${m.provider}`);
-    models.set(m.id, {
+    const entry: ModelEntry = {
       id: m.id,
+      priceKey: siblings.length === 0 ? m.id : `${m.id}@${m.provider}`,
       provider: m.provider,
       upstreamModel: m.upstream_model ?? m.id,
       priceProvider: m.price_provider ?? PRICE_PROVIDER[providers.get(m.provider)?.kind ?? 'openai'],
       maxOutputTokens: m.max_output_tokens,
       contextWindow: m.context_window ?? null,
-    });
+      prices: m.prices,
+    };
+    siblings.push(entry);
+    routes.set(m.id, siblings);
+    if (!models.has(m.id)) models.set(m.id, entry);
   });
 
   const orgs: CompiledConfig['orgs'] = [];
@@ -149,6 +181,35 @@ export function compileConfig(raw: RawConfig): CompiledConfig {
     }
   });
 
-  if (issues.length > 0) throw new ConfigError('invalid config', issues);
-  return { raw, providers, models, policies, orgs, teams, envs: new Set(raw.envs) };
+  const guardrails = collect(issues, () => compileGuardrails(raw.guardrails), []);
+  raw.guardrails.forEach((g, i) => {
+    if (g.match.env && !raw.envs.includes(g.match.env))
+      issues.push(`guardrails.${i}.match.env: unknown env ${g.match.env}`);
+  });
+  const rateLimits = collect(issues, () => compileRateLimits(raw.rate_limits), []);
+  raw.rate_limits.forEach((r, i) => {
+    if (r.match.model && !models.has(r.match.model))
+      issues.push(`rate_limits.${i}.match.model: unknown model ${r.match.model}`);
+  });
+  const runaway = collect(issues, () => compileRunaway(raw.runaway), null);
+  issues.push(...alertsConfigProblems(raw.alerts, policyIds));
+  raw.budgets.forEach((b, i) => {
+    if (b.on_exhausted === 'reroute' && b.match.model && (routes.get(b.match.model)?.length ?? 0) < 2)
+      issues.push(`budgets.${i}.on_exhausted: reroute needs a model served by two or more providers`);
+  });
+
+  if (issues.length > 0 || runaway === null) throw new ConfigError('invalid config', issues);
+  return {
+    raw,
+    providers,
+    models,
+    routes,
+    policies,
+    orgs,
+    teams,
+    envs: new Set(raw.envs),
+    guardrails,
+    rateLimits,
+    runaway,
+  };
 }

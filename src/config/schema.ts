@@ -1,14 +1,18 @@
 import { z } from 'zod';
+import { alertsConfigSchema } from '../alerts/config.ts';
+import { guardrailSchema } from '../guardrails/config.ts';
+import { idempotencySchema } from '../idempotency/config.ts';
+import { rateLimitsSchema } from '../ratelimit/config.ts';
+import { routingSchema } from '../router/config.ts';
+import { runawaySchema } from '../runaway/config.ts';
+import { idSchema } from './ids.ts';
 
 /**
  * The tollgate.yaml schema. Field names are snake_case as users write them; `compile.ts`
  * turns a parsed config into the typed structures the services use.
  */
 
-const idPattern = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/;
-export const idSchema = z
-  .string()
-  .regex(idPattern, 'must be 1-128 of A-Z a-z 0-9 . _ : - and start with a letter or digit');
+export { idSchema } from './ids.ts';
 
 const usdAmount = z.union([
   z.number().nonnegative(),
@@ -167,6 +171,12 @@ export const configSchema = z
     budgets: z.array(budgetSchema).default([]),
     /** Smallest max-output a clamped call may get; below it the call is denied instead. */
     min_clamped_output_tokens: positiveInt.default(16),
+    routing: routingSchema.prefault({}),
+    guardrails: z.array(guardrailSchema).default([]),
+    idempotency: idempotencySchema.prefault({}),
+    alerts: alertsConfigSchema.prefault({}),
+    rate_limits: rateLimitsSchema,
+    runaway: runawaySchema.prefault({}),
   })
   .strict();
 

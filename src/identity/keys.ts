@@ -1,6 +1,6 @@
 import { denial } from '../errors.ts';
 import { fail, ok, type Result } from '../result.ts';
-import type { EntityStore, KeyRecord, RetiredSecret } from '../store/interface.ts';
+import type { EntityStore, KeyRecord, KeyScopes, RetiredSecret } from '../store/interface.ts';
 import { generateKeySecret, hashSecret, newId, secretPrefix } from './secrets.ts';
 
 export interface NewKey {
@@ -14,6 +14,7 @@ export interface NewKey {
   models?: string[] | null;
   expiresAt?: number | null;
   metadata?: Record<string, unknown>;
+  scopes?: KeyScopes;
   /** Only for demo mode: a known secret so it can be printed at every start. */
   secret?: string;
 }
@@ -93,6 +94,7 @@ export class KeyService {
       createdAt: this.clock(),
       rotatedFrom: null,
       metadata: input.metadata ?? {},
+      scopes: input.scopes ?? {},
     };
     await this.store.insertKey(key);
     this.remember(key);
@@ -126,7 +128,7 @@ export class KeyService {
     return revoked;
   }
 
-  async update(id: string, patch: Partial<Pick<KeyRecord, 'name' | 'models' | 'expiresAt' | 'metadata'>>) {
+  async update(id: string, patch: Partial<Pick<KeyRecord, 'name' | 'models' | 'expiresAt' | 'metadata' | 'scopes'>>) {
     const key = this.byId.get(id);
     if (!key) return undefined;
     const next = { ...key, ...patch };

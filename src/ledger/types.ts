@@ -49,6 +49,10 @@ export interface CallRecord {
   errorCode: string | null;
   denialPolicy: string | null;
   fallbackFrom: string | null;
+  /** What the router did, comma-separated: degraded, rerouted, failover, queued, clamped, replayed. */
+  action: string | null;
+  /** Time spent waiting in the budget queue. */
+  queueMs: number | null;
   latencyMs: number | null;
   ttftMs: number | null;
   /** Comma-separated audit flags, e.g. "orphaned_settled_at_reserved". */

@@ -82,6 +82,8 @@ export function baseRecord(ctx: CallContext, target: Target | null): CallRecord 
     errorCode: null,
     denialPolicy: null,
     fallbackFrom: null,
+    action: null,
+    queueMs: null,
     latencyMs: null,
     ttftMs: null,
     flags: null,

@@ -1,4 +1,4 @@
-import type { CompiledConfig } from '../config/compile.ts';
+import type { CompiledConfig, ModelEntry } from '../config/compile.ts';
 import { type Denial, denial } from '../errors.ts';
 import type { PriceTable } from '../pricing/priceTable.ts';
 import { adapterFor } from '../providers/registry.ts';
@@ -9,12 +9,26 @@ import type { Target } from './context.ts';
 const invalid = (message: string, param: string): Result<never> =>
   fail(denial('invalid_request', message, { param }));
 
-/** Model allowlist entries may end in `*` (e.g. "gpt-4.1*"). */
-export function modelAllowed(key: KeyRecord, model: string): boolean {
-  if (key.models === null) return true;
-  return key.models.some((pattern) =>
-    pattern.endsWith('*') ? model.startsWith(pattern.slice(0, -1)) : pattern === model,
+/** Allowlist entries may end in `*` (e.g. "gpt-4.1*"). */
+export function globAllows(patterns: readonly string[] | null | undefined, name: string): boolean {
+  if (!patterns) return true;
+  return patterns.some((pattern) =>
+    pattern.endsWith('*') ? name.startsWith(pattern.slice(0, -1)) : pattern === name,
   );
+}
+
+export function modelAllowed(key: KeyRecord, model: string): boolean {
+  return globAllows(key.models, model);
+}
+
+/** The providers serving a model that this key may use, primary first. */
+export function allowedRoutes(config: CompiledConfig, key: KeyRecord, modelId: string): ModelEntry[] {
+  return (config.routes.get(modelId) ?? []).filter((m) => globAllows(key.scopes.providers, m.provider));
+}
+
+export interface ResolveOptions {
+  /** A model the gateway chose (degrade), not the client: the key's model allowlist does not apply. */
+  chosenByGateway?: boolean;
 }
 
 export function resolveTarget(
@@ -24,26 +38,29 @@ export function resolveTarget(
   modelId: string,
   body: Record<string, unknown>,
   outputFields: readonly string[],
+  opts: ResolveOptions = {},
 ): Result<Target> {
-  const model = config.models.get(modelId);
-  if (!model) {
+  if (!config.models.has(modelId)) {
     return fail(
       denial('model_not_found', `The model '${modelId}' does not exist on this gateway.`, { param: 'model' }),
     );
   }
-  if (!modelAllowed(key, modelId)) {
+  if (!opts.chosenByGateway && !modelAllowed(key, modelId)) {
     return fail(
       denial('model_not_allowed', `This key may not use the model '${modelId}'.`, { param: 'model' }),
     );
   }
-  const modelPrices = prices.get(modelId);
-  if (!modelPrices) {
-    const why: Denial = denial(
-      'model_not_priced',
-      `The model '${modelId}' has no known price, so its cost cannot be reserved. Configure models[].prices for it.`,
-      { param: 'model' },
+  const routes = allowedRoutes(config, key, modelId);
+  const model = routes[0];
+  if (!model) {
+    const served = (config.routes.get(modelId) ?? []).map((m) => m.provider).join(', ');
+    return fail(
+      denial(
+        'provider_not_allowed',
+        `This key may not use any provider serving '${modelId}' (served by ${served}).`,
+        { param: 'model' },
+      ),
     );
-    return fail(why);
   }
   for (const field of outputFields) {
     const v = body[field];
@@ -54,9 +71,23 @@ export function resolveTarget(
       );
     }
   }
+  return targetFor(config, prices, model);
+}
+
+/** The target of one route of a model: its provider, adapter and prices. */
+export function targetFor(config: CompiledConfig, prices: PriceTable, model: ModelEntry): Result<Target> {
+  const modelPrices = prices.get(model.priceKey);
+  if (!modelPrices) {
+    const why: Denial = denial(
+      'model_not_priced',
+      `The model '${model.id}' (provider ${model.provider}) has no known price, so its cost cannot be reserved. Configure models[].prices for it.`,
+      { param: 'model' },
+    );
+    return fail(why);
+  }
   const provider = config.providers.get(model.provider);
   if (!provider)
-    return fail(denial('model_not_found', `The model '${modelId}' has no provider.`, { param: 'model' }));
+    return fail(denial('model_not_found', `The model '${model.id}' has no provider.`, { param: 'model' }));
   const adapter = adapterFor(provider.kind);
   if (!adapter) {
     return fail(denial('upstream_error', `No adapter is installed for provider kind '${provider.kind}'.`));

@@ -1,26 +1,34 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { type Denial, denial, describe } from '../errors.ts';
+import { checkPrompt, matchingGuardrails, outputCeiling } from '../guardrails/rules.ts';
+import type { Claim } from '../idempotency/service.ts';
 import type { Ingress } from '../ingress/types.ts';
 import type { CallRecord } from '../ledger/types.ts';
 import { formatUsd } from '../money.ts';
+import { describeAcquire } from '../ratelimit/headers.ts';
+import { backoffMs, isRetryable } from '../router/retry.ts';
+import { promptHash } from '../runaway/promptHash.ts';
 import { parseJsonObject, readBody, sendJson } from '../server/http.ts';
 import type { Services } from '../server/services.ts';
+import { type Admission, admit } from './admit.ts';
+import { noteBudgetDenial, noteSettled, noteTrip } from './alerting.ts';
 import { attribute } from './attribute.ts';
 import { authenticate } from './authenticate.ts';
-import { baseRecord, type CallContext, type Reservation, type Target } from './context.ts';
+import { baseRecord, type CallContext, type Target } from './context.ts';
 import { estimate } from './estimate.ts';
-import { resolveTarget } from './guard.ts';
-import { reserve } from './reserve.ts';
-import { buildExchange, chooseLeg, type Leg } from './route.ts';
-import { applySettlement, measure, settle } from './settle.ts';
-import { forward } from './upstream.ts';
+import { allowedRoutes, resolveTarget, targetFor } from './guard.ts';
+import { rateLimitRules, rateTokens } from './rateLimit.ts';
+import { buildExchange, chooseLeg } from './route.ts';
+import { applySettlement, measure, type Settlement, settle } from './settle.ts';
+import { forward, type UpstreamOutcome } from './upstream.ts';
 
 /**
- * One chat-completions call, phase by phase:
- *   authenticate → attribute → guard → estimate → reserve → (pending row) → upstream → meter → settle → record → respond
- * A denial at any phase stops the call; after `reserve` the reservation is settled or released
- * exactly once in `finally`, whatever happens upstream or to the client.
+ * One LLM call, phase by phase (DESIGN.md "Request lifecycle"):
+ *   authenticate → attribute → guard → estimate → rateLimit → reserve (degrade / reroute / queue)
+ *   → upstream (retry / failover) → meter → settle → record → respond
+ * A denial at any phase stops the call with its catalogued error and a $0 ledger row. Every
+ * reservation (budget, rate limit, loop cap) is settled or released exactly once in `finally`.
  */
 export async function handleCall(
   svc: Services,
@@ -30,8 +38,7 @@ export async function handleCall(
 ): Promise<void> {
   const startedAt = svc.clock();
   const callId = `call_${randomUUID()}`;
-  const callHeaders = { 'x-tollgate-call-id': callId };
-  const refuse = (d: Denial) => sendDenial(res, ingress, d, callHeaders);
+  const refuse = (d: Denial) => sendDenial(res, ingress, d, { 'x-tollgate-call-id': callId });
 
   const key = authenticate(svc.keys, req.headers);
   if (!key.ok) {
@@ -60,9 +67,101 @@ export async function handleCall(
     stream: shape.ok ? shape.value.stream : false,
     clientWantsUsage: shape.ok ? shape.value.clientWantsUsage : false,
   };
-  if (!shape.ok) return deny(svc, res, ingress, ctx, null, shape.error);
+  if (!shape.ok) return void deny(svc, res, ingress, ctx, null, shape.error);
+  const suspended = svc.runaway.check(key.value.id, startedAt);
+  if (suspended.suspended) {
+    const until = new Date(suspended.untilMs).toISOString();
+    return void deny(
+      svc,
+      res,
+      ingress,
+      ctx,
+      null,
+      denial('key_suspended', `Key suspended by runaway detection until ${until}: ${suspended.reason}`, {
+        headers: {
+          'retry-after': String(Math.max(1, Math.ceil((suspended.untilMs - startedAt) / 1000))),
+          'x-tollgate-suspended-until': until,
+        },
+      }),
+    );
+  }
 
-  const target = resolveTarget(
+  const idem = svc.idempotency.begin(
+    key.value.id,
+    req.headers['idempotency-key'],
+    ingress.endpoint,
+    raw.value,
+  );
+  switch (idem.kind) {
+    case 'invalid':
+      return void deny(
+        svc,
+        res,
+        ingress,
+        ctx,
+        null,
+        denial('invalid_request', idem.message, { param: 'Idempotency-Key' }),
+      );
+    case 'conflict':
+      return void deny(
+        svc,
+        res,
+        ingress,
+        ctx,
+        null,
+        denial(
+          'idempotency_conflict',
+          'This Idempotency-Key was already used with a different request body. Use a new key for a new request.',
+        ),
+      );
+    case 'in_progress':
+      return void deny(
+        svc,
+        res,
+        ingress,
+        ctx,
+        null,
+        denial(
+          'idempotency_in_progress',
+          'A request with this Idempotency-Key is still running; retry when it has finished.',
+          { headers: { 'retry-after': '1' } },
+        ),
+      );
+    case 'replay': {
+      const a = idem.answer;
+      if (!res.destroyed) {
+        res.writeHead(a.status, {
+          ...a.headers,
+          'x-tollgate-idempotent-replay': 'true',
+          'content-length': a.body.length,
+        });
+        res.end(a.body);
+      }
+      return;
+    }
+    case 'none':
+    case 'new':
+      break;
+  }
+  const claim = idem.kind === 'new' ? idem.claim : null;
+  let stored = false;
+  try {
+    stored = await guardAndRun(svc, ingress, res, ctx, raw.value.length, claim);
+  } finally {
+    if (claim && !stored) svc.idempotency.abandon(claim);
+  }
+}
+
+/** From the model's target to the response; returns whether an idempotent answer was stored. */
+async function guardAndRun(
+  svc: Services,
+  ingress: Ingress,
+  res: ServerResponse,
+  ctx: CallContext,
+  bodyBytes: number,
+  claim: Claim | null,
+): Promise<boolean> {
+  const resolved = resolveTarget(
     svc.config,
     svc.prices,
     ctx.key,
@@ -70,78 +169,214 @@ export async function handleCall(
     ctx.body,
     ingress.outputFields,
   );
-  if (!target.ok) return deny(svc, res, ingress, ctx, null, target.error);
-  ctx.identity = { ...ctx.identity, model: target.value.model.id, provider: target.value.provider.id };
-  const leg = chooseLeg(ingress, target.value);
-  if (!leg.ok) return deny(svc, res, ingress, ctx, target.value, leg.error);
+  if (!resolved.ok) return deny(svc, res, ingress, ctx, null, resolved.error);
+  let target = resolved.value;
+  ctx.identity = { ...ctx.identity, model: target.model.id, provider: target.provider.id };
 
-  const est = estimate(ingress, ctx.body, target.value);
-  const reservation = reserve(svc.budgets, {
-    reservationId: `${callId}#${ctx.attempt}`,
-    identity: ctx.identity,
-    target: target.value,
-    estimate: est,
-    nowMs: startedAt,
-    minClampedOutput: svc.config.raw.min_clamped_output_tokens,
-    clampTo: (tokens) => ingress.setMaxOutput(ctx.body, tokens),
-  });
-  if (!reservation.ok) return deny(svc, res, ingress, ctx, target.value, reservation.error);
-  await runReserved(svc, res, ingress, leg.value, ctx, target.value, est, reservation.value);
+  const guardrails = matchingGuardrails(svc.guardrails, ctx.identity);
+  const ceiling = outputCeiling(guardrails);
+  if (ceiling && ingress.maxOutput(ctx.body, target.model.maxOutputTokens) > ceiling.tokens) {
+    ingress.setMaxOutput(ctx.body, ceiling.tokens);
+  }
+  const est = estimate(ingress, ctx.body, target);
+  const prompt = checkPrompt(guardrails, bodyBytes, est.inputTokens);
+  if (!prompt.ok) return deny(svc, res, ingress, ctx, target, denial('prompt_too_large', prompt.message));
+
+  const trip = svc.runaway.observePrompt(
+    ctx.key.id,
+    ctx.identity.feature,
+    promptHash(ctx.body),
+    ctx.startedAt,
+  );
+  if (trip) {
+    noteTrip(svc, trip, ctx);
+    if (trip.untilMs !== null) {
+      const until = new Date(trip.untilMs).toISOString();
+      return deny(
+        svc,
+        res,
+        ingress,
+        ctx,
+        target,
+        denial('key_suspended', `Key suspended by runaway detection until ${until}: ${trip.reason}`, {
+          headers: {
+            'retry-after': String(Math.max(1, Math.ceil((trip.untilMs - ctx.startedAt) / 1000))),
+            'x-tollgate-suspended-until': until,
+          },
+        }),
+      );
+    }
+  }
+
+  const rules = rateLimitRules(svc, ctx);
+  const rate = describeAcquire(
+    svc.rateLimiter.acquire(ctx.callId, rules, rateTokens(ingress, ctx, est, rules), svc.clock()),
+  );
+  if (!rate.ok) {
+    return deny(
+      svc,
+      res,
+      ingress,
+      ctx,
+      target,
+      denial('rate_limited', rate.message, { headers: rate.headers, policyId: rate.ruleId }),
+    );
+  }
+  const loop = svc.loopGuard.admit(
+    guardrails,
+    { requestId: ctx.requestId, sessionId: ctx.sessionId },
+    est.worstNanos,
+    svc.clock(),
+  );
+  if (!loop.ok) {
+    svc.rateLimiter.cancel(ctx.callId, svc.clock());
+    return deny(
+      svc,
+      res,
+      ingress,
+      ctx,
+      target,
+      denial('loop_cap_exceeded', loop.message, {
+        headers: {
+          'x-tollgate-guardrail': loop.ruleId,
+          'retry-after': String(Math.max(1, Math.ceil(loop.retryAfterMs / 1000))),
+        },
+      }),
+    );
+  }
+
+  let spent = 0;
+  let tokens = 0;
+  let forwarded = false;
+  try {
+    const retries = svc.config.raw.routing.retries;
+    let estNow = est;
+    let lastProvider: string | null = null;
+    for (let attempt = 1; ; attempt++) {
+      ctx.attempt = attempt;
+      const admission = await admit({
+        svc,
+        ingress,
+        ctx,
+        target,
+        estimate: estNow,
+        reservationId: `${ctx.callId}#${attempt}`,
+        onClientGone: (abort) => res.once('close', abort),
+      });
+      if (!admission.ok) {
+        noteBudgetDenial(svc, admission.error, target, estNow);
+        deny(svc, res, ingress, ctx, target, admission.error, attempt > 1 ? 'failover' : null);
+        return false;
+      }
+      const provider = admission.value.target.provider.id;
+      const moved = lastProvider === null ? [] : [provider === lastProvider ? 'retry' : 'failover'];
+      lastProvider = provider;
+      const result = await runAttempt(
+        svc,
+        res,
+        ingress,
+        ctx,
+        admission.value,
+        rate.headers,
+        moved,
+        claim !== null,
+      );
+      forwarded = true;
+      spent += result.settlement.cost;
+      tokens += settledTokens(result.settlement);
+      const { outcome } = result;
+      if (
+        outcome.kind === 'failed' &&
+        !outcome.responded &&
+        attempt < retries.max_attempts &&
+        !res.destroyed &&
+        isRetryable(outcome.denial, retries)
+      ) {
+        const wait = backoffMs(attempt, retries, outcome.denial.headers?.['retry-after']);
+        if (wait !== null) {
+          if (!(await sleepUnlessClosed(res, wait))) return false;
+          target = nextRoute(svc, ctx, admission.value.target);
+          estNow = estimate(ingress, ctx.body, target);
+          continue;
+        }
+      }
+      return respond(svc, res, ingress, ctx, result, claim);
+    }
+  } finally {
+    const now = svc.clock();
+    if (forwarded) svc.rateLimiter.settle(ctx.callId, tokens, now);
+    else svc.rateLimiter.cancel(ctx.callId, now);
+    svc.loopGuard.settle(loop.hold, spent);
+  }
 }
 
-function sendDenial(res: ServerResponse, ingress: Ingress, d: Denial, headers: Record<string, string>): void {
-  const r = ingress.errorResponse(d);
-  sendJson(res, r.status, r.body, { ...r.headers, ...headers });
+interface AttemptResult {
+  outcome: UpstreamOutcome;
+  settlement: Settlement;
+  headers: Record<string, string>;
+  /** Stream bytes sent to the client, kept for an idempotent replay (null when not kept). */
+  streamed: Buffer[] | null;
 }
 
-async function runReserved(
+/** One upstream attempt under its own reservation and its own ledger row (same call id, attempt n). */
+async function runAttempt(
   svc: Services,
   res: ServerResponse,
   ingress: Ingress,
-  leg: Leg,
   ctx: CallContext,
-  target: Target,
-  est: ReturnType<typeof estimate>,
-  reservation: Reservation,
-): Promise<void> {
+  admission: Admission,
+  rateHeaders: Record<string, string>,
+  moved: string[],
+  keepStream: boolean,
+): Promise<AttemptResult> {
+  const { target, reservation, estimate: est } = admission;
   const row = baseRecord(ctx, target);
   row.reserved = reservation.amount.nanos;
   row.reservedTokens = reservation.amount.tokens;
   row.leaseUntil = ctx.startedAt + svc.config.raw.ledger.lease_ms;
-  const headers: Record<string, string> = {
-    'x-tollgate-call-id': ctx.callId,
-    'x-tollgate-reserved-usd': formatUsd(reservation.amount.nanos),
-  };
-  if (reservation.clampedTo !== null)
-    headers['x-tollgate-max-tokens-clamped'] = String(reservation.clampedTo);
+  row.fallbackFrom = admission.fallbackFrom;
+  row.queueMs = admission.queueMs;
+  const actions = [...admission.actions, ...moved];
+  row.action = actions.length > 0 ? actions.join(',') : null;
+  const headers = responseHeaders(ctx, admission, rateHeaders, actions);
 
+  const leg = chooseLeg(ingress, target);
   let closed = false;
   const close = (final: CallRecord) => {
     if (closed) return;
     closed = true;
     svc.ledger.writeFinal(final);
   };
+  const none: Settlement = { usage: emptyUsage(), usageSource: 'none', cost: 0 };
   try {
+    if (!leg.ok) {
+      svc.budgets.counters.release(reservation.id);
+      close({
+        ...row,
+        status: 'denied',
+        tsEnd: svc.clock(),
+        httpStatus: describe(leg.error.code).status,
+        errorCode: leg.error.code,
+      });
+      return { outcome: failedBeforeSend(leg.error), settlement: none, headers, streamed: null };
+    }
     try {
       await svc.ledger.writePending({ ...row });
     } catch (err) {
       svc.log.error({ err, callId: ctx.callId }, 'ledger unavailable; refusing the call');
       svc.budgets.counters.release(reservation.id);
       closed = true;
-      return sendDenial(
-        res,
-        ingress,
-        denial('store_unavailable', 'The ledger is unavailable; the call was not forwarded.'),
-        headers,
-      );
+      const d = denial('store_unavailable', 'The ledger is unavailable; the call was not forwarded.');
+      return { outcome: failedBeforeSend(d), settlement: none, headers, streamed: null };
     }
     const opts = { stream: ctx.stream, clientWantsUsage: ctx.clientWantsUsage };
     const encoderContext = {
-      model: ctx.identity.model,
+      model: target.model.id,
       clientWantsUsage: ctx.clientWantsUsage,
       estimatedInputTokens: est.inputTokens,
     };
-    const exchange = await buildExchange(ingress, target, leg, ctx.body, opts, encoderContext);
+    const exchange = await buildExchange(ingress, target, leg.value, ctx.body, opts, encoderContext);
+    const streamed: Buffer[] | null = keepStream && ctx.stream ? [] : null;
     const outcome = await forward({
       clients: svc.upstream,
       target,
@@ -153,9 +388,11 @@ async function runReserved(
       responseHeaders: headers,
       startedAt: ctx.startedAt,
       clock: svc.clock,
+      capture: streamed ? (chunk) => streamed.push(chunk) : undefined,
     });
     const settlement = measure(outcome, est, target);
     settle(svc.budgets.counters, reservation, settlement);
+    noteSettled(svc, ctx, reservation, settlement.cost);
     applySettlement(row, settlement);
     row.tsEnd = svc.clock();
     row.latencyMs = row.tsEnd - ctx.startedAt;
@@ -165,28 +402,25 @@ async function runReserved(
       case 'ok':
         row.status = 'ok';
         row.httpStatus = 200;
-        if (outcome.json) {
-          sendBuffer(res, outcome.json, { ...headers, 'x-tollgate-cost-usd': formatUsd(settlement.cost) });
-        }
         break;
       case 'client_aborted':
         row.status = 'client_aborted';
         row.httpStatus = 499;
         row.errorCode = 'client_aborted';
         break;
-      case 'failed': {
+      case 'failed':
         row.status = 'upstream_error';
         row.httpStatus = outcome.responded ? 200 : describe(outcome.denial.code).status;
         row.errorCode = outcome.denial.code;
-        if (!outcome.responded) sendDenial(res, ingress, outcome.denial, headers);
         break;
-      }
     }
     close(row);
+    return { outcome, settlement, headers, streamed };
   } finally {
     if (!closed) {
       // An unexpected throw between reserve and settle: never leak the reservation.
       svc.budgets.counters.release(reservation.id);
+      svc.queue.notify();
       close({
         ...row,
         status: 'upstream_error',
@@ -194,21 +428,134 @@ async function runReserved(
         tsEnd: svc.clock(),
         leaseUntil: null,
       });
-      if (!res.headersSent)
-        sendDenial(
-          res,
-          ingress,
-          denial('internal_error', 'Internal error while handling the call.'),
-          headers,
-        );
     }
   }
 }
 
-function sendBuffer(res: ServerResponse, body: Buffer, headers: Record<string, string>): void {
-  if (res.destroyed) return;
-  res.writeHead(200, { 'content-type': 'application/json', 'content-length': body.length, ...headers });
-  res.end(body);
+/** Sends the attempt that ended the call; stores it for Idempotency-Key replays when it succeeded. */
+function respond(
+  svc: Services,
+  res: ServerResponse,
+  ingress: Ingress,
+  ctx: CallContext,
+  result: AttemptResult,
+  claim: Claim | null,
+): boolean {
+  const { outcome, headers } = result;
+  if (outcome.kind === 'failed') {
+    if (!outcome.responded) sendDenial(res, ingress, outcome.denial, headers);
+    return false;
+  }
+  if (outcome.kind !== 'ok') return false;
+  if (outcome.json) {
+    const all = {
+      'content-type': 'application/json',
+      ...headers,
+      'x-tollgate-cost-usd': formatUsd(result.settlement.cost),
+    };
+    if (!res.destroyed) {
+      res.writeHead(200, { ...all, 'content-length': outcome.json.length });
+      res.end(outcome.json);
+    }
+    return store(svc, claim, ctx, all, outcome.json);
+  }
+  if (result.streamed) {
+    const all = {
+      'content-type': 'text/event-stream; charset=utf-8',
+      'cache-control': 'no-cache',
+      ...headers,
+    };
+    return store(svc, claim, ctx, all, Buffer.concat(result.streamed));
+  }
+  return false;
+}
+
+function store(
+  svc: Services,
+  claim: Claim | null,
+  ctx: CallContext,
+  headers: Record<string, string>,
+  body: Buffer,
+): boolean {
+  if (!claim || body.length > svc.idempotency.maxResponseBytes) return false;
+  try {
+    svc.idempotency.complete(claim, ctx.callId, 200, headers, body);
+    return true;
+  } catch (err) {
+    svc.log.warn({ err, callId: ctx.callId }, 'could not store the answer for Idempotency-Key replay');
+    return false;
+  }
+}
+
+function responseHeaders(
+  ctx: CallContext,
+  admission: Admission,
+  rateHeaders: Record<string, string>,
+  actions: string[],
+): Record<string, string> {
+  const h: Record<string, string> = {
+    ...rateHeaders,
+    'x-tollgate-call-id': ctx.callId,
+    'x-tollgate-reserved-usd': formatUsd(admission.reservation.amount.nanos),
+    'x-tollgate-model': admission.target.model.id,
+    'x-tollgate-provider': admission.target.provider.id,
+  };
+  if (ctx.attempt > 1) h['x-tollgate-attempt'] = String(ctx.attempt);
+  if (admission.reservation.clampedTo !== null)
+    h['x-tollgate-max-tokens-clamped'] = String(admission.reservation.clampedTo);
+  if (actions.length > 0) h['x-tollgate-route'] = actions.join(',');
+  if (actions.includes('degraded') && admission.fallbackFrom)
+    h['x-tollgate-degraded-from'] = admission.fallbackFrom;
+  if (actions.includes('rerouted') && admission.fallbackFrom)
+    h['x-tollgate-rerouted-from'] = admission.fallbackFrom;
+  if (admission.queueMs !== null) h['x-tollgate-queue-wait-ms'] = String(admission.queueMs);
+  return h;
+}
+
+/** Failover order: the next provider of the same model after the one that failed, else the same one. */
+function nextRoute(svc: Services, ctx: CallContext, failed: Target): Target {
+  const routes = allowedRoutes(svc.config, ctx.key, failed.model.id);
+  const i = routes.findIndex((r) => r.provider === failed.provider.id);
+  for (let step = 1; step <= routes.length; step++) {
+    const next = routes[(i + step) % routes.length];
+    if (!next) continue;
+    const t = targetFor(svc.config, svc.prices, next);
+    if (t.ok) return t.value;
+  }
+  return failed;
+}
+
+function sleepUnlessClosed(res: ServerResponse, ms: number): Promise<boolean> {
+  if (res.destroyed) return Promise.resolve(false);
+  return new Promise((resolve) => {
+    const onClose = () => {
+      clearTimeout(timer);
+      resolve(false);
+    };
+    const timer = setTimeout(() => {
+      res.off('close', onClose);
+      resolve(true);
+    }, ms);
+    res.once('close', onClose);
+  });
+}
+
+function settledTokens(s: Settlement): number {
+  const u = s.usage;
+  return u.inputTokens + u.outputTokens + u.cacheReadTokens + u.cacheWriteTokens;
+}
+
+function failedBeforeSend(d: Denial): UpstreamOutcome {
+  return { kind: 'failed', denial: d, generatedText: '', ttftMs: null, responded: false };
+}
+
+function emptyUsage(): Settlement['usage'] {
+  return { inputTokens: 0, outputTokens: 0, cacheReadTokens: 0, cacheWriteTokens: 0, reasoningTokens: 0 };
+}
+
+function sendDenial(res: ServerResponse, ingress: Ingress, d: Denial, headers: Record<string, string>): void {
+  const r = ingress.errorResponse(d);
+  sendJson(res, r.status, r.body, { ...r.headers, ...headers });
 }
 
 /** A call refused before it reached the provider still gets its ledger row, at $0. */
@@ -219,7 +566,8 @@ function deny(
   ctx: CallContext,
   target: Target | null,
   d: Denial,
-): void {
+  action: string | null = null,
+): false {
   const row = baseRecord(ctx, target);
   row.status = 'denied';
   row.tsEnd = svc.clock();
@@ -227,6 +575,10 @@ function deny(
   row.httpStatus = describe(d.code).status;
   row.errorCode = d.code;
   row.denialPolicy = d.policyId ?? null;
+  row.action = action;
+  const waited = d.headers?.['x-tollgate-queue-wait-ms'];
+  if (waited !== undefined) row.queueMs = Number(waited);
   svc.ledger.writeFinal(row);
   sendDenial(res, ingress, d, { 'x-tollgate-call-id': ctx.callId });
+  return false;
 }

@@ -28,6 +28,8 @@ export interface ForwardInput {
   responseHeaders: Record<string, string>;
   startedAt: number;
   clock: () => number;
+  /** Sees every byte sent to the client on a stream (for Idempotency-Key replays). */
+  capture?: (chunk: Buffer) => void;
 }
 
 const MAX_ERROR_BODY = 64 * 1024;
@@ -167,6 +169,7 @@ async function forwardStream(input: ForwardInput): Promise<UpstreamOutcome> {
     for await (const chunk of upstream.body) {
       const out = meter.push(chunk as Buffer);
       if (out) {
+        input.capture?.(out);
         if (ttftMs === null) ttftMs = input.clock() - input.startedAt;
         if (!res.write(out)) await Promise.race([once(res, 'drain'), once(res, 'close')]);
       }
@@ -176,7 +179,10 @@ async function forwardStream(input: ForwardInput): Promise<UpstreamOutcome> {
       return { kind: 'client_aborted', usage: meter.usage(), generatedText: meter.generatedText(), ttftMs };
     }
     const rest = meter.end();
-    if (rest) res.write(rest);
+    if (rest) {
+      input.capture?.(rest);
+      res.write(rest);
+    }
     const streamError = meter.streamError();
     if (streamError !== null || !meter.completed()) {
       const why = streamError ?? 'the stream ended before its final event';

@@ -1,18 +1,25 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { type Logger, pino } from 'pino';
+import { AlertDispatcher } from '../alerts/dispatcher.ts';
 import { BudgetService } from '../budget/service.ts';
 import type { BudgetPolicy } from '../budget/types.ts';
 import { currentWindow } from '../budget/windows.ts';
 import { budgetFromRaw, type CompiledConfig, compileConfig } from '../config/compile.ts';
 import type { RawConfig } from '../config/schema.ts';
 import { denial, toErrorResponse } from '../errors.ts';
+import { LoopGuard } from '../guardrails/loopGuard.ts';
+import { IdempotencyService } from '../idempotency/service.ts';
 import { KeyService } from '../identity/keys.ts';
 import type { CallIdentity } from '../identity/types.ts';
 import type { CallRecord } from '../ledger/types.ts';
 import { LedgerWriter } from '../ledger/writer.ts';
 import { buildPriceTable } from '../pricing/priceTable.ts';
 import { UpstreamClients } from '../providers/http.ts';
+import { RateLimiter } from '../ratelimit/limiter.ts';
+import { RateLimitIndex } from '../ratelimit/matcher.ts';
+import { BudgetQueue } from '../router/queue.ts';
+import { RunawayDetector } from '../runaway/detector.ts';
 import type { Store } from '../store/interface.ts';
 import { MemoryBudgetCounters } from '../store/memory/budgetCounters.ts';
 import { openSqliteStore } from '../store/sqlite/index.ts';
@@ -75,16 +82,26 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway & { re
       keys,
       budgets,
       prices: buildPriceTable(
-        [...config.models.values()].map((m) => {
-          const raw = config.raw.models.find((r) => r.id === m.id);
-          return { id: m.id, provider: m.priceProvider, upstreamModel: m.upstreamModel, prices: raw?.prices };
-        }),
+        [...config.routes.values()].flat().map((m) => ({
+          id: m.priceKey,
+          provider: m.priceProvider,
+          upstreamModel: m.upstreamModel,
+          prices: m.prices,
+        })),
       ),
       ledger,
       upstream: new UpstreamClients(),
       clock,
       log,
       masterKey: opts.masterKey !== undefined ? opts.masterKey : (config.raw.server.master_key ?? null),
+      guardrails: config.guardrails,
+      loopGuard: new LoopGuard(),
+      idempotency: new IdempotencyService(store.idempotency, config.raw.idempotency, clock),
+      queue: new BudgetQueue(config.raw.routing.queue),
+      alerts: new AlertDispatcher(config.raw.alerts, store.alerts, clock, log),
+      rateLimits: new RateLimitIndex(config.rateLimits),
+      rateLimiter: new RateLimiter(),
+      runaway: new RunawayDetector(config.runaway),
     };
     const recovery = await recoverLedger(services);
     const router = new Router([
@@ -129,7 +146,9 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway & { re
         server.close(() => resolve());
         server.closeAllConnections();
       });
+      services.queue.close();
       await ledger.flush();
+      await services.alerts.close();
       await services.upstream.close();
       await store.close();
     }

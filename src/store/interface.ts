@@ -1,4 +1,6 @@
+import type { AlertStore } from '../alerts/store.ts';
 import type { RawBudget } from '../config/schema.ts';
+import type { IdempotencyStore } from '../idempotency/store.ts';
 import type { CallFilter, CallRecord, UsageDimension, UsageRow } from '../ledger/types.ts';
 
 export type Source = 'config' | 'api';
@@ -40,13 +42,23 @@ export interface KeyRecord {
   env: string;
   user: string | null;
   costCenter: string | null;
-  /** Allowed model ids; null = every configured model. */
+  /** Allowed model ids (globs with `*`); null = every configured model. */
   models: string[] | null;
+  /** Provider allowlist, rate limits: independent of the key's $ budgets. */
+  scopes: KeyScopes;
   expiresAt: number | null;
   revokedAt: number | null;
   createdAt: number;
   rotatedFrom: string | null;
   metadata: Record<string, unknown>;
+}
+
+export interface KeyScopes {
+  /** Allowed provider ids (globs with `*`); absent = any provider serving an allowed model. */
+  providers?: string[];
+  rpm?: number;
+  tpm?: number;
+  maxConcurrent?: number;
 }
 
 export interface RetiredSecret {
@@ -100,5 +112,7 @@ export interface LedgerStore {
 export interface Store {
   entities: EntityStore;
   ledger: LedgerStore;
+  alerts: AlertStore;
+  idempotency: IdempotencyStore;
   close(): Promise<void>;
 }

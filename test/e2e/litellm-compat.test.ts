@@ -67,7 +67,12 @@ async function chat(
     return { ok: true, callId: response.headers.get('x-tollgate-call-id') ?? '' };
   } catch (err) {
     const e = err as { status?: number; code?: string; headers?: Headers };
-    return { ok: false, status: e.status, code: e.code, policy: e.headers?.get('x-budget-exceeded') };
+    return {
+      ok: false,
+      status: e.status,
+      code: e.code,
+      policy: e.headers?.get('x-budget-exceeded') ?? e.headers?.get('x-ratelimit-exceeded'),
+    };
   }
 }
 
@@ -293,7 +298,7 @@ describe('LiteLLM limits are enforced', () => {
     expect(s.body.spent.nanos).toBeLessThanOrEqual(1_000_000);
   });
 
-  it('a key rpm_limit of 3: the 4th call within the minute is 429', async () => {
+  it('a key rpm_limit of 3 is a rate limit: the 4th call within the minute is 429 rate_limited', async () => {
     await h.admin('POST', '/team/new', { team_alias: 'Rated', metadata: { project: 'r1' } });
     const r = await h.admin<KeyGenerate>('POST', '/key/generate', { team_id: 'rated', rpm_limit: 3 });
     expect(r.status).toBe(200);
@@ -301,8 +306,8 @@ describe('LiteLLM limits are enforced', () => {
     expect(await chat(r.body.key, { max: 10 })).toEqual({
       ok: false,
       status: 429,
-      code: 'budget_exceeded',
-      policy: `key:${r.body.token_id}:rpm`,
+      code: 'rate_limited',
+      policy: `key:${r.body.token_id}`,
     });
     // Another key of the same team is not affected by this key's limit.
     const other = await h.admin<KeyGenerate>('POST', '/key/generate', { team_id: 'rated' });
@@ -334,7 +339,8 @@ describe('LiteLLM limits are enforced', () => {
     expect(await chat(r.body.key, { max: 5000 })).toMatchObject({
       ok: false,
       status: 429,
-      policy: `key:${r.body.token_id}:tpm`,
+      code: 'rate_limited',
+      policy: `key:${r.body.token_id}`,
     });
   });
 });

@@ -28,8 +28,8 @@ export interface Harness {
 }
 
 export interface HarnessOptions {
-  /** tollgate.yaml content as an object; providers/models default to the mock. */
-  config?: Record<string, unknown>;
+  /** tollgate.yaml content as an object (or built from the mock's URL); providers/models default to the mock. */
+  config?: Record<string, unknown> | ((mockUrl: string) => Record<string, unknown>);
   clock?: () => number;
   mock?: Parameters<typeof startMock>[0];
 }
@@ -74,7 +74,7 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
       },
       models: TEST_MODELS,
       orgs: TEST_ORGS,
-      ...opts.config,
+      ...(typeof opts.config === 'function' ? opts.config(mock.url) : opts.config),
     });
   const boot = () =>
     startGateway({

@@ -23,6 +23,9 @@ export function anthropicErrorType(d: Denial): AnthropicErrorType {
     case 'unsupported_media_type':
     case 'method_not_allowed':
     case 'conflict':
+    case 'prompt_too_large':
+    case 'idempotency_conflict':
+    case 'idempotency_in_progress':
       return 'invalid_request_error';
     case 'body_too_large':
       return 'request_too_large';
@@ -33,6 +36,7 @@ export function anthropicErrorType(d: Denial): AnthropicErrorType {
     case 'admin_unauthorized':
       return 'authentication_error';
     case 'model_not_allowed':
+    case 'provider_not_allowed':
     case 'admin_disabled':
       return 'permission_error';
     case 'model_not_found':
@@ -40,9 +44,14 @@ export function anthropicErrorType(d: Denial): AnthropicErrorType {
     case 'not_found':
       return 'not_found_error';
     case 'budget_exceeded':
+    case 'budget_queue_timeout':
+    case 'loop_cap_exceeded':
+    case 'rate_limited':
+    case 'key_suspended':
     case 'upstream_rate_limited':
       return 'rate_limit_error';
     case 'store_unavailable':
+    case 'budget_queue_full':
       return 'overloaded_error';
     case 'upstream_error':
       // An upstream that said 529 was overloaded: the client's retry logic should know.

@@ -89,6 +89,8 @@ describe('OpenAI chat → Anthropic Messages request', () => {
   it("raises the o200k input estimate for Claude's tokenizer and its tool-use system prompt", () => {
     const model = {
       id: 'claude',
+      priceKey: 'claude',
+      prices: undefined,
       provider: 'anthropic',
       upstreamModel: 'claude-sonnet-4-20250514',
       priceProvider: 'anthropic',
@@ -105,6 +107,8 @@ describe('OpenAI chat → Anthropic Messages request', () => {
   it('Bedrock raises the estimate the same way for Claude models only', () => {
     const model = (upstreamModel: string) => ({
       id: 'm',
+      priceKey: 'm',
+      prices: undefined,
       provider: 'aws',
       upstreamModel,
       priceProvider: 'aws',

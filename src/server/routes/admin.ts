@@ -12,7 +12,7 @@ import { publicKey } from '../../identity/keys.ts';
 import type { CallFilter, CallRecord, CallStatus, UsageDimension } from '../../ledger/types.ts';
 import { formatUsd, nanosToUsdNumber } from '../../money.ts';
 import { fail, ok, type Result } from '../../result.ts';
-import type { KeyRecord, TeamRow } from '../../store/interface.ts';
+import type { KeyRecord, KeyScopes, TeamRow } from '../../store/interface.ts';
 import { parseJsonObject, readBody, sendError, sendJson } from '../http.ts';
 import type { Services } from '../services.ts';
 import type { Route } from './types.ts';
@@ -184,9 +184,35 @@ const keyBody = z
     expires_at: z.string().nullable().optional(),
     expires_in: z.string().optional(),
     metadata: z.record(z.string(), z.unknown()).optional(),
+    providers: z.array(z.string().min(1).max(128)).nullable().optional(),
+    rpm: z.number().int().positive().nullable().optional(),
+    tpm: z.number().int().positive().nullable().optional(),
+    max_concurrent: z.number().int().positive().nullable().optional(),
     budget: z.object({ usd: usdField, window: windowInput }).strict().optional(),
   })
   .strict();
+
+interface ScopeInput {
+  providers?: string[] | null;
+  rpm?: number | null;
+  tpm?: number | null;
+  max_concurrent?: number | null;
+}
+
+/** Applies the scope fields a request names (null clears one) to the current scopes. */
+function scopesFrom(current: KeyScopes, input: ScopeInput): KeyScopes {
+  const next: KeyScopes = { ...current };
+  const set = <K extends keyof KeyScopes>(k: K, v: KeyScopes[K] | null | undefined) => {
+    if (v === undefined) return;
+    if (v === null) delete next[k];
+    else next[k] = v;
+  };
+  set('providers', input.providers);
+  set('rpm', input.rpm);
+  set('tpm', input.tpm);
+  set('maxConcurrent', input.max_concurrent);
+  return next;
+}
 
 const keyPatch = z
   .object({
@@ -194,6 +220,10 @@ const keyPatch = z
     models: z.array(z.string().min(1)).nullable().optional(),
     expires_at: z.string().nullable().optional(),
     metadata: z.record(z.string(), z.unknown()).optional(),
+    providers: z.array(z.string().min(1).max(128)).nullable().optional(),
+    rpm: z.number().int().positive().nullable().optional(),
+    tpm: z.number().int().positive().nullable().optional(),
+    max_concurrent: z.number().int().positive().nullable().optional(),
   })
   .strict();
 
@@ -385,6 +415,10 @@ export function adminRoutes(svc: Services): Route[] {
       if (!m.endsWith('*') && !svc.config.models.has(m))
         raise(denial('invalid_request', `unknown model ${m}`, { param: 'models' }));
     }
+    for (const pr of input.providers ?? []) {
+      if (!pr.endsWith('*') && !svc.config.providers.has(pr))
+        raise(denial('invalid_request', `unknown provider ${pr}`, { param: 'providers' }));
+    }
     const expiresAt = expiryFrom(svc, input.expires_at, input.expires_in);
     // Everything is checked before anything is written: a refused request leaves nothing behind.
     const budgetWindow = input.budget ? windowFromInput(input.budget.window) : null;
@@ -401,6 +435,7 @@ export function adminRoutes(svc: Services): Route[] {
       models: input.models ?? null,
       expiresAt,
       metadata: input.metadata ?? {},
+      scopes: scopesFrom({}, input),
     });
     let budget: BudgetPolicy | null = null;
     if (input.budget && budgetWindow) {
@@ -504,7 +539,11 @@ export function adminRoutes(svc: Services): Route[] {
       '/admin/v1/keys/:id',
       async (req, res, p) => {
         const input = await jsonBody(svc, req, keyPatch);
-        const patch: Partial<Pick<KeyRecord, 'name' | 'models' | 'expiresAt' | 'metadata'>> = {};
+        const current = svc.keys.get(p.id ?? '');
+        if (!current) return raise(denial('not_found', `key '${p.id}' does not exist`));
+        const patch: Partial<Pick<KeyRecord, 'name' | 'models' | 'expiresAt' | 'metadata' | 'scopes'>> = {
+          scopes: scopesFrom(current.scopes, input),
+        };
         if (input.name !== undefined) patch.name = input.name;
         if (input.models !== undefined) patch.models = input.models;
         if (input.expires_at !== undefined) patch.expiresAt = expiryFrom(svc, input.expires_at, undefined);
@@ -661,6 +700,7 @@ const liteKeyGenerate = z
     duration: z.string().nullable().optional(),
     rpm_limit: z.number().int().positive().nullable().optional(),
     tpm_limit: z.number().int().positive().nullable().optional(),
+    max_parallel_requests: z.number().int().positive().nullable().optional(),
     metadata: z.record(z.string(), z.unknown()).optional(),
   })
   .passthrough();
@@ -812,6 +852,9 @@ function liteLlmCompat(svc: Services, ops: AdminOps): Array<[Route['method'], st
           models: input.models && input.models.length > 0 ? input.models : null,
           expires_in: input.duration ?? undefined,
           metadata: input.metadata ?? {},
+          rpm: input.rpm_limit ?? null,
+          tpm: input.tpm_limit ?? null,
+          max_concurrent: input.max_parallel_requests ?? null,
           budget:
             input.max_budget != null
               ? {
@@ -820,8 +863,6 @@ function liteLlmCompat(svc: Services, ops: AdminOps): Array<[Route['method'], st
                 }
               : undefined,
         });
-        for (const b of rateBudgets('key', created.key.id, input.rpm_limit, input.tpm_limit))
-          await ops.saveBudget(b, true);
         sendJson(res, 200, {
           key: created.secret,
           token_id: created.key.id,

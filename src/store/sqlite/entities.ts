@@ -4,6 +4,7 @@ import type {
   BudgetRow,
   EntityStore,
   KeyRecord,
+  KeyScopes,
   OrgRow,
   ProjectRow,
   RetiredSecret,
@@ -36,6 +37,7 @@ function toKey(r: SqlRow): KeyRecord {
     createdAt: Number(r.created_at),
     rotatedFrom: strOrNull(r.rotated_from),
     metadata: json<Record<string, unknown>>(r.metadata, {}),
+    scopes: json<KeyScopes>(r.scopes, {}),
   };
 }
 
@@ -57,6 +59,7 @@ function keyParams(k: KeyRecord): SqlRow {
     created_at: k.createdAt,
     rotated_from: k.rotatedFrom,
     metadata: JSON.stringify(k.metadata),
+    scopes: JSON.stringify(k.scopes ?? {}),
   };
 }
 

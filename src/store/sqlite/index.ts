@@ -1,4 +1,6 @@
 import Database from 'better-sqlite3';
+import { sqliteAlertStore } from '../../alerts/store.ts';
+import { sqliteIdempotencyStore } from '../../idempotency/store.ts';
 import type { Store } from '../interface.ts';
 import { startCheckpointer } from './checkpointer.ts';
 import { sqliteEntityStore } from './entities.ts';
@@ -40,6 +42,8 @@ export function openSqliteStore(file: string, opts: SqliteOptions = {}): Store {
   return {
     entities: sqliteEntityStore(db),
     ledger: sqliteLedgerStore(db),
+    alerts: sqliteAlertStore(db),
+    idempotency: sqliteIdempotencyStore(db),
     async close() {
       await checkpointer?.stop();
       if (db.open) db.close();

@@ -47,6 +47,8 @@ const COLUMNS: [keyof CallRecord, string][] = [
   ['errorCode', 'error_code'],
   ['denialPolicy', 'denial_policy'],
   ['fallbackFrom', 'fallback_from'],
+  ['action', 'action'],
+  ['queueMs', 'queue_ms'],
   ['latencyMs', 'latency_ms'],
   ['ttftMs', 'ttft_ms'],
   ['flags', 'flags'],

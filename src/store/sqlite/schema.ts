@@ -37,6 +37,29 @@ const MIGRATIONS: string[] = [
   `
   CREATE TABLE retired_secrets (hash TEXT PRIMARY KEY, key_id TEXT NOT NULL, retired_at INTEGER NOT NULL);
   `,
+  `
+  CREATE TABLE alert_events (
+    id TEXT PRIMARY KEY, policy_id TEXT NOT NULL, window_id TEXT NOT NULL, threshold REAL NOT NULL,
+    payload TEXT NOT NULL, created_at INTEGER NOT NULL,
+    UNIQUE (policy_id, window_id, threshold));
+  CREATE INDEX alert_events_created ON alert_events(created_at);
+  CREATE TABLE alert_deliveries (
+    event_id TEXT NOT NULL, target_id TEXT NOT NULL, attempt INTEGER NOT NULL, ts INTEGER NOT NULL,
+    ok INTEGER NOT NULL, http_status INTEGER, error TEXT);
+  CREATE INDEX alert_deliveries_event ON alert_deliveries(event_id);
+  `,
+  // Issue 5: key scopes (provider allowlist, rate limits), how each call was routed, idempotent replays.
+  `
+  ALTER TABLE keys ADD COLUMN scopes TEXT NOT NULL DEFAULT '{}';
+  ALTER TABLE calls ADD COLUMN action TEXT;
+  ALTER TABLE calls ADD COLUMN queue_ms INTEGER;
+  CREATE TABLE idempotency (
+    key_id TEXT NOT NULL, idem_key TEXT NOT NULL, body_hash TEXT NOT NULL, call_id TEXT NOT NULL,
+    status INTEGER NOT NULL, headers TEXT NOT NULL, body BLOB NOT NULL,
+    created_at INTEGER NOT NULL, expires_at INTEGER NOT NULL,
+    PRIMARY KEY (key_id, idem_key));
+  CREATE INDEX idempotency_expires ON idempotency(expires_at);
+  `,
 ];
 
 export function migrate(db: Database): void {

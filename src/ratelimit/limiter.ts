@@ -1,0 +1,348 @@
+import { costOf, drain, MAX_LIMIT, msUntilFull, remainingUnits, stillHeld, waitFor } from './gcra.ts';
+import type {
+  Acquire,
+  BucketView,
+  RateDenial,
+  RateLimitRule,
+  RateLimits,
+  RateUnit,
+  RuleSnapshot,
+} from './types.ts';
+
+/** What a client is told to wait when only a concurrency slot is missing: slots free on their own time. */
+export const CONCURRENCY_RETRY_MS = 1_000;
+/** How often idle, fully refilled state is forgotten. */
+const SWEEP_EVERY_MS = 60_000;
+
+/** One rule scope's counters: a few numbers, forgotten once idle and full. */
+interface ScopeState {
+  requestLevel: number;
+  tokenLevel: number;
+  /** Time the levels were drained to. */
+  atMs: number;
+  /** Open acquisitions holding a concurrency slot. */
+  open: number;
+  /** When both levels reach empty if nothing else happens. */
+  fullAtMs: number;
+}
+
+/** One rule's share of an open acquisition. */
+interface HeldLine {
+  key: string;
+  /** The rule as it was when charged: a config reload does not change what is given back. */
+  rule: RateLimitRule;
+  atMs: number;
+  tokens: number;
+  /** Levels right after this call's charge, to tell how much of it is still held (FIFO). */
+  requestEnd: number;
+  tokenEnd: number;
+  holdsSlot: boolean;
+}
+
+interface Candidate {
+  rule: RateLimitRule;
+  unit: RateUnit;
+  reason: RateDenial['reason'];
+  retryAfterMs: number | null;
+  limit: number;
+  requested: number;
+}
+
+/**
+ * Embedded-mode rate limiter. Every method is synchronous, so with no `await` between reading
+ * and writing, the single JS thread makes each acquisition atomic across all its rules.
+ * The clock is always passed in: nothing here reads the time.
+ *
+ * Release keeps the charge on purpose: a call that was forwarded may have used the upstream's
+ * capacity even when it failed or the client went away, and the estimate is the best we know.
+ * Only `cancel` (the call never left the gateway) gives the request and tokens back.
+ */
+export class RateLimiter implements RateLimits {
+  private readonly states = new Map<string, ScopeState>();
+  private readonly open = new Map<string, HeldLine[]>();
+  private lastSweepMs = Number.NEGATIVE_INFINITY;
+
+  acquire(id: string, rules: RateLimitRule[], tokens: number, nowMs: number): Acquire {
+    assertUnits(tokens, 'tokens');
+    if (this.open.has(id)) throw new Error(`rate limit handle already open: ${id}`);
+    const now = Math.floor(nowMs);
+    this.maybeSweep(now);
+
+    const lines: { key: string; rule: RateLimitRule; state: ScopeState }[] = [];
+    const seen = new Set<string>();
+    for (const rule of rules) {
+      assertValidRule(rule);
+      const key = stateKey(rule);
+      if (seen.has(key)) continue;
+      seen.add(key);
+      lines.push({ key, rule, state: this.drained(key, rule, now) });
+    }
+
+    // Check every rule before charging any: all or none.
+    let bound: Candidate | null = null;
+    for (const { rule, state } of lines) {
+      for (const c of shortfalls(rule, state, tokens)) if (binds(c, bound)) bound = c;
+    }
+    if (bound) {
+      return {
+        ok: false,
+        ruleId: bound.rule.id,
+        scope: bound.rule.scope,
+        unit: bound.unit,
+        reason: bound.reason,
+        retryAfterMs: bound.retryAfterMs,
+        limit: bound.limit,
+        requested: bound.requested,
+        rules: lines.map(({ rule, state }) => view(rule, state)),
+      };
+    }
+
+    const held: HeldLine[] = [];
+    for (const { key, rule, state } of lines) {
+      if (rule.rpm !== null) state.requestLevel += costOf(1);
+      if (rule.tpm !== null) state.tokenLevel += costOf(tokens);
+      if (rule.concurrency !== null) state.open += 1;
+      state.fullAtMs = fullAt(rule, state);
+      this.states.set(key, state);
+      held.push({
+        key,
+        rule,
+        atMs: now,
+        tokens,
+        requestEnd: state.requestLevel,
+        tokenEnd: state.tokenLevel,
+        holdsSlot: rule.concurrency !== null,
+      });
+    }
+    this.open.set(id, held);
+    return { ok: true, handleId: id, rules: lines.map(({ rule, state }) => view(rule, state)) };
+  }
+
+  settle(id: string, actualTokens: number, nowMs: number): boolean {
+    assertUnits(actualTokens, 'actual tokens');
+    const held = this.take(id);
+    if (!held) return false;
+    const now = Math.floor(nowMs);
+    for (const line of held) {
+      const state = this.drained(line.key, line.rule, now);
+      const tpm = line.rule.tpm;
+      if (tpm !== null) {
+        if (actualTokens >= line.tokens) {
+          // Usage beyond the estimate is charged now: the bucket may go past full and the debt drains.
+          state.tokenLevel += costOf(actualTokens - line.tokens);
+        } else {
+          const charged = stillHeld(line.tokenEnd, costOf(line.tokens), tpm, now - line.atMs);
+          const refund = Math.min(costOf(line.tokens - actualTokens), charged);
+          state.tokenLevel = Math.max(0, state.tokenLevel - refund);
+        }
+      }
+      this.finishLine(line, state);
+    }
+    return true;
+  }
+
+  release(id: string): boolean {
+    const held = this.take(id);
+    if (!held) return false;
+    for (const line of held) {
+      const state = this.states.get(line.key);
+      if (state) this.finishLine(line, state);
+    }
+    return true;
+  }
+
+  cancel(id: string, nowMs: number): boolean {
+    const held = this.take(id);
+    if (!held) return false;
+    const now = Math.floor(nowMs);
+    for (const line of held) {
+      const state = this.drained(line.key, line.rule, now);
+      const { rpm, tpm } = line.rule;
+      const elapsed = now - line.atMs;
+      if (rpm !== null)
+        state.requestLevel = Math.max(
+          0,
+          state.requestLevel - stillHeld(line.requestEnd, costOf(1), rpm, elapsed),
+        );
+      if (tpm !== null)
+        state.tokenLevel = Math.max(
+          0,
+          state.tokenLevel - stillHeld(line.tokenEnd, costOf(line.tokens), tpm, elapsed),
+        );
+      this.finishLine(line, state);
+    }
+    return true;
+  }
+
+  snapshot(rule: RateLimitRule, nowMs: number): RuleSnapshot {
+    assertValidRule(rule);
+    const key = stateKey(rule);
+    const current = this.states.get(key);
+    // A copy: looking must not move the state.
+    const state = this.drainedCopy(current, rule, Math.floor(nowMs));
+    return view(rule, state);
+  }
+
+  openCount(): number {
+    return this.open.size;
+  }
+
+  /** Scope states held in memory, to check that idle ones are forgotten. */
+  stateCount(): number {
+    return this.states.size;
+  }
+
+  /** Forgets scopes with no open call whose buckets are full again: they are equal to fresh ones. */
+  sweep(nowMs: number): void {
+    const now = Math.floor(nowMs);
+    this.lastSweepMs = now;
+    for (const [key, state] of this.states) {
+      if (state.open === 0 && state.fullAtMs <= now) this.states.delete(key);
+    }
+  }
+
+  private maybeSweep(now: number): void {
+    if (now - this.lastSweepMs >= SWEEP_EVERY_MS) this.sweep(now);
+  }
+
+  private take(id: string): HeldLine[] | null {
+    const held = this.open.get(id);
+    if (!held) return null;
+    this.open.delete(id);
+    return held;
+  }
+
+  private finishLine(line: HeldLine, state: ScopeState): void {
+    if (line.holdsSlot) state.open = Math.max(0, state.open - 1);
+    state.fullAtMs = fullAt(line.rule, state);
+    this.states.set(line.key, state);
+  }
+
+  /** The live state drained to `now` (or a fresh one, not yet stored). */
+  private drained(key: string, rule: RateLimitRule, now: number): ScopeState {
+    const state = this.states.get(key);
+    if (!state) return freshState(now);
+    const next = this.drainedCopy(state, rule, now);
+    Object.assign(state, next);
+    return state;
+  }
+
+  private drainedCopy(state: ScopeState | undefined, rule: RateLimitRule, now: number): ScopeState {
+    if (!state) return freshState(now);
+    const elapsed = now - state.atMs;
+    const next: ScopeState = {
+      requestLevel: rule.rpm === null ? 0 : drain(state.requestLevel, rule.rpm, elapsed),
+      tokenLevel: rule.tpm === null ? 0 : drain(state.tokenLevel, rule.tpm, elapsed),
+      // A clock that steps back drains nothing rather than refilling twice later.
+      atMs: Math.max(state.atMs, now),
+      open: state.open,
+      fullAtMs: state.fullAtMs,
+    };
+    next.fullAtMs = fullAt(rule, next);
+    return next;
+  }
+}
+
+function freshState(now: number): ScopeState {
+  return { requestLevel: 0, tokenLevel: 0, atMs: now, open: 0, fullAtMs: now };
+}
+
+/** Scope is part of the key, so one rule id reused for another scope never shares counters. */
+function stateKey(rule: RateLimitRule): string {
+  return `${rule.id}\u0000${rule.scope.kind}\u0000${rule.scope.value}`;
+}
+
+function fullAt(rule: RateLimitRule, state: ScopeState): number {
+  const requests = rule.rpm === null ? 0 : msUntilFull(state.requestLevel, rule.rpm);
+  const tokens = rule.tpm === null ? 0 : msUntilFull(state.tokenLevel, rule.tpm);
+  return state.atMs + Math.max(requests, tokens);
+}
+
+function shortfalls(rule: RateLimitRule, state: ScopeState, tokens: number): Candidate[] {
+  const out: Candidate[] = [];
+  if (rule.rpm !== null) {
+    const wait = waitFor(state.requestLevel, rule.rpm, 1);
+    if (wait > 0)
+      out.push({
+        rule,
+        unit: 'requests',
+        reason: 'exhausted',
+        retryAfterMs: wait,
+        limit: rule.rpm,
+        requested: 1,
+      });
+  }
+  if (rule.tpm !== null) {
+    if (tokens > rule.tpm) {
+      out.push({
+        rule,
+        unit: 'tokens',
+        reason: 'exceeds_limit',
+        retryAfterMs: null,
+        limit: rule.tpm,
+        requested: tokens,
+      });
+    } else {
+      const wait = waitFor(state.tokenLevel, rule.tpm, tokens);
+      if (wait > 0)
+        out.push({
+          rule,
+          unit: 'tokens',
+          reason: 'exhausted',
+          retryAfterMs: wait,
+          limit: rule.tpm,
+          requested: tokens,
+        });
+    }
+  }
+  if (rule.concurrency !== null && state.open >= rule.concurrency) {
+    out.push({
+      rule,
+      unit: 'concurrency',
+      reason: 'exhausted',
+      retryAfterMs: CONCURRENCY_RETRY_MS,
+      limit: rule.concurrency,
+      requested: 1,
+    });
+  }
+  return out;
+}
+
+/** A call that can never fit binds first; otherwise the longest wait, since every rule must pass. */
+function binds(c: Candidate, current: Candidate | null): boolean {
+  if (current === null) return true;
+  if (current.retryAfterMs === null) return false;
+  if (c.retryAfterMs === null) return true;
+  return c.retryAfterMs > current.retryAfterMs;
+}
+
+function view(rule: RateLimitRule, state: ScopeState): RuleSnapshot {
+  return {
+    ruleId: rule.id,
+    scope: rule.scope,
+    requests: rule.rpm === null ? null : bucketView(state.requestLevel, rule.rpm),
+    tokens: rule.tpm === null ? null : bucketView(state.tokenLevel, rule.tpm),
+    concurrency: rule.concurrency === null ? null : { limit: rule.concurrency, open: state.open },
+  };
+}
+
+function bucketView(level: number, limit: number): BucketView {
+  return { limit, remaining: remainingUnits(level, limit), resetMs: msUntilFull(level, limit) };
+}
+
+function assertUnits(n: number, what: string): void {
+  if (!Number.isSafeInteger(n) || n < 0)
+    throw new RangeError(`${what} must be a non-negative integer, got ${n}`);
+}
+
+function assertValidRule(rule: RateLimitRule): void {
+  for (const [name, limit] of [
+    ['rpm', rule.rpm],
+    ['tpm', rule.tpm],
+    ['concurrency', rule.concurrency],
+  ] as const) {
+    if (limit !== null && (!Number.isSafeInteger(limit) || limit < 1 || limit > MAX_LIMIT)) {
+      throw new RangeError(`rate limit ${rule.id}: ${name} must be an integer from 1 to ${MAX_LIMIT}`);
+    }
+  }
+}
