@@ -274,6 +274,10 @@ program
           'cost',
           'denied',
           'errors',
+          'degraded',
+          'rerouted',
+          'queued',
+          'retried',
         ],
       );
       console.log(`total: $${r.totalUsd}`);

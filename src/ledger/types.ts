@@ -98,4 +98,11 @@ export interface UsageRow {
   cost: Nanos;
   denied: number;
   errors: number;
+  /** Calls moved to a cheaper model, to another provider, held in the budget queue, or retried. */
+  degraded: number;
+  rerouted: number;
+  queued: number;
+  /** Total time calls spent in the budget queue. */
+  queueMs: number;
+  retried: number;
 }

@@ -165,6 +165,11 @@ describe('reroute and failover across providers of the same model', () => {
       }
     }
     expect(providers).toEqual(['primary', 'primary', 'prepaid', 'prepaid']);
+    const usage = await h.admin<{ data: { group: string; calls: number; rerouted: number }[] }>(
+      'GET',
+      `/admin/v1/usage?by=provider&key=${key.id}`,
+    );
+    expect(usage.body.data.find((u) => u.group === 'prepaid')).toMatchObject({ calls: 2, rerouted: 2 });
   });
 
   it('reroute picks only providers the key may use: a primary-only key is denied', async () => {
@@ -309,6 +314,13 @@ describe('queue: wait for budget to free, fairly, with clean timeouts', () => {
     expect(rows.length).toBeGreaterThanOrEqual(0);
     expect(queued.length).toBeGreaterThanOrEqual(4);
     expect(queued.every((r) => (r.queueMs ?? 0) > 0 && r.status === 'ok')).toBe(true);
+    const usage = await h.admin<{ data: { group: string; queued: number; queueMs: number }[] }>(
+      'GET',
+      '/admin/v1/usage?by=team',
+    );
+    const search = usage.body.data.find((u) => u.group === 'search');
+    expect(search?.queued).toBe(queued.length);
+    expect(search?.queueMs).toBe(queued.reduce((sum, r) => sum + (r.queueMs ?? 0), 0));
   });
 
   it('a call that cannot get budget in time gets a clean 429 after max_wait_ms', async () => {

@@ -49,7 +49,7 @@ function masterKeyMatches(svc: Services, req: IncomingMessage): Result<true> {
 }
 
 /** Wraps a handler with the master-key check and turns AdminErrors into catalogued responses. */
-function guarded(svc: Services, handler: AdminHandler): AdminHandler {
+export function guarded(svc: Services, handler: AdminHandler): AdminHandler {
   return async (req, res, params) => {
     const auth = masterKeyMatches(svc, req);
     if (!auth.ok) {

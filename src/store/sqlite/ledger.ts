@@ -148,7 +148,10 @@ export function sqliteLedgerStore(db: Database): LedgerStore {
           `SELECT ${col} AS grp, COUNT(*) AS calls, SUM(input_tokens) AS inp, SUM(output_tokens) AS outp,
              SUM(cache_read_tokens) AS cr, SUM(cache_write_tokens) AS cw, SUM(reasoning_tokens) AS rs,
              SUM(cost) AS cost, SUM(status = 'denied') AS denied,
-             SUM(status IN ('upstream_error', 'client_aborted', 'orphaned')) AS errors
+             SUM(status IN ('upstream_error', 'client_aborted', 'orphaned')) AS errors,
+             SUM(instr(action, 'degraded') > 0) AS degraded, SUM(instr(action, 'rerouted') > 0) AS rerouted,
+             SUM(instr(action, 'queued') > 0 OR queue_ms IS NOT NULL) AS queued, SUM(COALESCE(queue_ms, 0)) AS queue_ms,
+             SUM(instr(action, 'failover') > 0 OR instr(action, 'retry') > 0) AS retried
            FROM calls ${sql} GROUP BY ${col} ORDER BY cost DESC, grp`,
         )
         .all(params) as SqlRow[];
@@ -164,6 +167,11 @@ export function sqliteLedgerStore(db: Database): LedgerStore {
           cost: Number(r.cost ?? 0),
           denied: Number(r.denied ?? 0),
           errors: Number(r.errors ?? 0),
+          degraded: Number(r.degraded ?? 0),
+          rerouted: Number(r.rerouted ?? 0),
+          queued: Number(r.queued ?? 0),
+          queueMs: Number(r.queue_ms ?? 0),
+          retried: Number(r.retried ?? 0),
         }),
       );
     },
