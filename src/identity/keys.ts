@@ -128,7 +128,10 @@ export class KeyService {
     return revoked;
   }
 
-  async update(id: string, patch: Partial<Pick<KeyRecord, 'name' | 'models' | 'expiresAt' | 'metadata' | 'scopes'>>) {
+  async update(
+    id: string,
+    patch: Partial<Pick<KeyRecord, 'name' | 'models' | 'expiresAt' | 'metadata' | 'scopes'>>,
+  ) {
     const key = this.byId.get(id);
     if (!key) return undefined;
     const next = { ...key, ...patch };

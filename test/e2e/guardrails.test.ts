@@ -209,7 +209,7 @@ describe('app guardrails per project and feature', () => {
     const sent = h.mock.received.slice(-2).map((r) => (r.body as { max_tokens?: number }).max_tokens);
     expect(sent).toEqual([64, 64]);
     await post(h, key.secret, ask('hi', 5000));
-    expect((h.mock.received.at(-1)?.body as { max_tokens?: number }).max_tokens).toBe(5000);
+    expect((h.mock.received.at(-1)?.body as { max_tokens?: number } | undefined)?.max_tokens).toBe(5000);
   });
 
   it('an agent loop of 50 calls sharing a request_id stops at its cap of 10', async () => {
