@@ -3,6 +3,7 @@ import { Command, InvalidArgumentError } from 'commander';
 import { ConfigError } from '../config/load.ts';
 import type { MockFault } from '../mock/index.ts';
 import { StoreLockedError } from '../store/sqlite/index.ts';
+import { registerAlertCommands } from './alerts.ts';
 import { AdminClient, CliError } from './client.ts';
 import { runStart } from './start.ts';
 import { printTable } from './table.ts';
@@ -95,6 +96,15 @@ program
     },
   );
 
+/** A positive whole number option, or undefined when absent; anything else is a CLI error. */
+function intOption(value: string | undefined, flag: string): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!Number.isSafeInteger(n) || n <= 0)
+    throw new CliError(`${flag} must be a positive whole number, got '${value}'`);
+  return n;
+}
+
 const keys = program.command('keys').description('virtual keys');
 keys
   .command('create')
@@ -106,6 +116,10 @@ keys
   .option('--user <user>', 'bind the key to one end user')
   .option('--cost-center <cc>')
   .option('--models <list>', 'comma-separated model allowlist (globs with *)')
+  .option('--providers <list>', 'comma-separated provider allowlist (globs with *)')
+  .option('--rpm <n>', 'requests per minute for this key')
+  .option('--tpm <n>', 'tokens per minute for this key')
+  .option('--max-concurrent <n>', 'calls in flight at once for this key')
   .option('--budget-usd <usd>', 'a hard budget for this key alone')
   .option('--budget-window <window>', 'the key budget window, e.g. 1d, 30d or 1mo', '1mo')
   .option('--expires-in <duration>', 'e.g. 30d')
@@ -118,6 +132,10 @@ keys
       user: o.user,
       cost_center: o.costCenter,
       models: o.models ? o.models.split(',').map((m) => m.trim()) : undefined,
+      providers: o.providers ? o.providers.split(',').map((m) => m.trim()) : undefined,
+      rpm: intOption(o.rpm, '--rpm'),
+      tpm: intOption(o.tpm, '--tpm'),
+      max_concurrent: intOption(o.maxConcurrent, '--max-concurrent'),
       budget: o.budgetUsd ? { usd: o.budgetUsd, window: o.budgetWindow } : undefined,
       expires_in: o.expiresIn,
     });
@@ -283,6 +301,8 @@ program
       console.log(`total: $${r.totalUsd}`);
     });
   });
+
+registerAlertCommands(program, { client, show, keys });
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   if (err instanceof CliError || err instanceof ConfigError || err instanceof StoreLockedError) {
