@@ -26,6 +26,7 @@ import { openSqliteStore } from '../store/sqlite/index.ts';
 import { sendError } from './http.ts';
 import { Router } from './router.ts';
 import { adminRoutes } from './routes/admin.ts';
+import { alertAdminRoutes } from './routes/adminAlerts.ts';
 import { anthropicRoutes } from './routes/anthropic.ts';
 import { healthRoutes } from './routes/health.ts';
 import { openAiRoutes } from './routes/openai.ts';
@@ -109,6 +110,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway & { re
       ...openAiRoutes(services),
       ...anthropicRoutes(services),
       ...adminRoutes(services),
+      ...alertAdminRoutes(services),
     ]);
     const server = createServer({ keepAliveTimeout: 65_000 }, (req, res) => {
       try {
