@@ -43,6 +43,13 @@ export interface TeamSeed {
   projects: { id: string; name: string }[];
 }
 
+/** Per-project feature allowlists (projects without one accept any feature). */
+export interface AttributionRules {
+  features: Map<string, ReadonlySet<string>>;
+  unknownFeature: 'unattributed' | 'reject';
+  unattributedLabel: string;
+}
+
 export interface CompiledConfig {
   raw: RawConfig;
   providers: Map<string, ProviderEntry>;
@@ -55,6 +62,7 @@ export interface CompiledConfig {
   teams: TeamSeed[];
   envs: Set<string>;
   guardrails: Guardrail[];
+  attribution: AttributionRules;
   rateLimits: RateLimitRule[];
   runaway: RunawaySettings;
 }
@@ -181,6 +189,15 @@ export function compileConfig(raw: RawConfig): CompiledConfig {
     }
   });
 
+  const features = new Map<string, ReadonlySet<string>>();
+  for (const o of raw.orgs)
+    for (const t of o.teams)
+      for (const p of t.projects) if (p.features) features.set(p.id, new Set(p.features));
+  const attribution: AttributionRules = {
+    features,
+    unknownFeature: raw.attribution.unknown_feature,
+    unattributedLabel: raw.attribution.unattributed_label,
+  };
   const guardrails = collect(issues, () => compileGuardrails(raw.guardrails), []);
   raw.guardrails.forEach((g, i) => {
     if (g.match.env && !raw.envs.includes(g.match.env))
@@ -209,6 +226,7 @@ export function compileConfig(raw: RawConfig): CompiledConfig {
     teams,
     envs: new Set(raw.envs),
     guardrails,
+    attribution,
     rateLimits,
     runaway,
   };

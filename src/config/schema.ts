@@ -129,7 +129,22 @@ export const budgetSchema = z
   })
   .strict();
 
-const projectSchema = z.object({ id: idSchema, name: z.string().optional() }).strict();
+const projectSchema = z
+  .object({
+    id: idSchema,
+    name: z.string().optional(),
+    /** The features this project may name (x-tollgate-feature / baggage feature_id); absent = any. */
+    features: z.array(idSchema).optional(),
+  })
+  .strict();
+
+const attributionSchema = z
+  .object({
+    /** A feature outside its project's allowlist: bill it as `unattributed_label`, or refuse the call. */
+    unknown_feature: z.enum(['unattributed', 'reject']).default('unattributed'),
+    unattributed_label: idSchema.default('unattributed'),
+  })
+  .strict();
 const teamSchema = z
   .object({
     id: idSchema,
@@ -171,6 +186,7 @@ export const configSchema = z
     budgets: z.array(budgetSchema).default([]),
     /** Smallest max-output a clamped call may get; below it the call is denied instead. */
     min_clamped_output_tokens: positiveInt.default(16),
+    attribution: attributionSchema.prefault({}),
     routing: routingSchema.prefault({}),
     guardrails: z.array(guardrailSchema).default([]),
     idempotency: idempotencySchema.prefault({}),

@@ -1,4 +1,5 @@
 import type { IncomingHttpHeaders } from 'node:http';
+import type { AttributionRules } from '../config/compile.ts';
 import { denial } from '../errors.ts';
 import type { CallIdentity } from '../identity/types.ts';
 import { fail, ok, type Result } from '../result.ts';
@@ -16,8 +17,11 @@ const CONTEXT_VALUE = /^[A-Za-z0-9][A-Za-z0-9._:@/+-]{0,127}$/;
 export function parseBaggage(header: string | string[] | undefined): Map<string, string> {
   const out = new Map<string, string>();
   const text = Array.isArray(header) ? header.join(',') : header;
-  if (!text || text.length > 8192) return out;
-  for (const member of text.split(',')) {
+  // W3C Baggage limits: at most 8192 bytes and 180 list members; a header past them is dropped whole.
+  if (!text || Buffer.byteLength(text) > 8192) return out;
+  const members = text.split(',');
+  if (members.length > 180) return out;
+  for (const member of members) {
     const [pair] = member.split(';');
     const eq = pair?.indexOf('=') ?? -1;
     if (!pair || eq <= 0) continue;
@@ -29,6 +33,28 @@ export function parseBaggage(header: string | string[] | undefined): Map<string,
     }
   }
   return out;
+}
+
+/**
+ * A feature must be on its project's allowlist when the project has one. An unknown feature is
+ * billed under the `unattributed` label (so it stands out in the allocation) or refused.
+ */
+function allowedFeature(
+  project: string,
+  feature: string | null,
+  rules: AttributionRules | null,
+): Result<string | null> {
+  if (feature === null || rules === null) return ok(feature);
+  const allowed = rules.features.get(project);
+  if (!allowed || allowed.has(feature)) return ok(feature);
+  if (rules.unknownFeature === 'unattributed') return ok(rules.unattributedLabel);
+  return fail(
+    denial(
+      'invalid_request',
+      `feature '${feature}' is not one of project ${project}'s features (${[...allowed].join(', ')})`,
+      { param: 'x-tollgate-feature' },
+    ),
+  );
 }
 
 function header(headers: IncomingHttpHeaders, name: string): string | undefined {
@@ -45,6 +71,7 @@ export function attribute(
   key: KeyRecord,
   headers: IncomingHttpHeaders,
   body: Record<string, unknown>,
+  rules: AttributionRules | null = null,
 ): Result<Attribution> {
   const baggage = parseBaggage(headers.baggage);
   const context = (name: string, headerName: string, baggageName: string): Result<string | null> => {
@@ -63,7 +90,9 @@ export function attribute(
     }
     return ok(value);
   };
-  const feature = context('feature', 'x-tollgate-feature', 'feature_id');
+  const claimedFeature = context('feature', 'x-tollgate-feature', 'feature_id');
+  if (!claimedFeature.ok) return claimedFeature;
+  const feature = allowedFeature(key.project, claimedFeature.value, rules);
   if (!feature.ok) return feature;
   const requestId = context('request id', 'x-tollgate-request-id', 'request_id');
   if (!requestId.ok) return requestId;
