@@ -50,7 +50,7 @@ export async function handleCall(
   const body = parseJsonObject(raw.value, req.headers['content-type']);
   if (!body.ok) return refuse(body.error);
 
-  const attributed = attribute(key.value, req.headers, body.value);
+  const attributed = attribute(key.value, req.headers, body.value, svc.config.attribution);
   if (!attributed.ok) return refuse(attributed.error);
   const shape = ingress.validate(body.value);
   const ctx: CallContext = {
