@@ -1,46 +1,19 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Harness, startHarness } from '../helpers/harness.ts';
+import { type Answer, errorCode, postChat } from '../helpers/post.ts';
 
 /**
  * Rate limits (money vs rate), app guardrails (prompt size, output ceiling, agent-loop caps)
  * and Idempotency-Key replays, through the real server.
  */
 
-interface Answer {
-  status: number;
-  headers: Headers;
-  text: string;
-  body: Record<string, unknown>;
-}
-
-async function post(
-  h: Harness,
-  secret: string,
-  body: Record<string, unknown>,
-  headers: Record<string, string> = {},
-): Promise<Answer> {
-  const res = await fetch(`${h.gateway.url}/v1/chat/completions`, {
-    method: 'POST',
-    headers: { authorization: `Bearer ${secret}`, 'content-type': 'application/json', ...headers },
-    body: JSON.stringify(body),
-  });
-  const text = await res.text();
-  let parsed: Record<string, unknown> = {};
-  try {
-    parsed = JSON.parse(text) as Record<string, unknown>;
-  } catch {
-    // SSE bodies are not JSON.
-  }
-  return { status: res.status, headers: res.headers, text, body: parsed };
-}
+const post = postChat;
 
 const ask = (content = 'hello there', max = 16) => ({
   model: 'gpt-4.1-mini',
   messages: [{ role: 'user', content }],
   max_tokens: max,
 });
-
-const errorCode = (a: Answer) => (a.body.error as { code?: string } | undefined)?.code;
 
 describe('a key is limited by whichever binds first: money or rate', () => {
   let h: Harness;

@@ -1,35 +1,14 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CallRecord } from '../../src/ledger/types.ts';
 import { type Harness, startHarness, TEST_ORGS } from '../helpers/harness.ts';
+import { postChat } from '../helpers/post.ts';
 
 /**
  * Budget actions (degrade, reroute, queue), provider failover with per-attempt ledger rows, and
  * provider allowlists — through the real server with the official openai client.
  */
 
-interface Answer {
-  status: number;
-  headers: Headers;
-  body: Record<string, unknown>;
-}
-
-async function post(
-  h: Harness,
-  secret: string,
-  body: Record<string, unknown>,
-  headers: Record<string, string> = {},
-) {
-  const res = await fetch(`${h.gateway.url}/v1/chat/completions`, {
-    method: 'POST',
-    headers: { authorization: `Bearer ${secret}`, 'content-type': 'application/json', ...headers },
-    body: JSON.stringify(body),
-  });
-  return {
-    status: res.status,
-    headers: res.headers,
-    body: (await res.json()) as Record<string, unknown>,
-  } as Answer;
-}
+const post = postChat;
 
 async function rowsOf(h: Harness, callId: string, keyId: string): Promise<CallRecord[]> {
   await h.finalRow(callId, keyId);
