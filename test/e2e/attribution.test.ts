@@ -65,7 +65,10 @@ describe.each([
     const unknown = await call(h, key.secret, { 'x-tollgate-feature': 'side-project' });
     expect(unknown.status).toBe(unknownStatus);
     if (mode === 'unattributed') {
-      expect(await h.finalRow(unknown.callId, key.id)).toMatchObject({ feature: 'unattributed', status: 'ok' });
+      expect(await h.finalRow(unknown.callId, key.id)).toMatchObject({
+        feature: 'unattributed',
+        status: 'ok',
+      });
     } else {
       // Refused as a malformed request, like bad JSON: before anything is reserved or billed.
       expect(unknown.body.error).toMatchObject({ code: 'invalid_request', param: 'x-tollgate-feature' });
