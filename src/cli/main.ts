@@ -4,7 +4,9 @@ import { ConfigError } from '../config/load.ts';
 import type { MockFault } from '../mock/index.ts';
 import { StoreLockedError } from '../store/sqlite/index.ts';
 import { registerAlertCommands } from './alerts.ts';
+import { registerAuditCommands } from './audit.ts';
 import { AdminClient, CliError } from './client.ts';
+import { registerExportCommand } from './export.ts';
 import { runStart } from './start.ts';
 import { printTable } from './table.ts';
 
@@ -303,6 +305,8 @@ program
   });
 
 registerAlertCommands(program, { client, show, keys });
+registerAuditCommands(program, { client, show });
+registerExportCommand(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   if (err instanceof CliError || err instanceof ConfigError || err instanceof StoreLockedError) {

@@ -1,10 +1,12 @@
 import { z } from 'zod';
 import { alertsConfigSchema } from '../alerts/config.ts';
+import { finopsSchema } from '../finops/export/config.ts';
 import { guardrailSchema } from '../guardrails/config.ts';
 import { idempotencySchema } from '../idempotency/config.ts';
 import { rateLimitsSchema } from '../ratelimit/config.ts';
 import { routingSchema } from '../router/config.ts';
 import { runawaySchema } from '../runaway/config.ts';
+import { telemetrySchema } from '../telemetry/config.ts';
 import { idSchema } from './ids.ts';
 
 /**
@@ -193,6 +195,8 @@ export const configSchema = z
     alerts: alertsConfigSchema.prefault({}),
     rate_limits: rateLimitsSchema,
     runaway: runawaySchema.prefault({}),
+    finops: finopsSchema.prefault({}),
+    telemetry: telemetrySchema,
   })
   .strict();
 

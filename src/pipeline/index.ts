@@ -11,6 +11,7 @@ import { backoffMs, isRetryable } from '../router/retry.ts';
 import { promptHash } from '../runaway/promptHash.ts';
 import { parseJsonObject, readBody, sendJson } from '../server/http.ts';
 import type { Services } from '../server/services.ts';
+import type { AttemptTrace } from '../telemetry/index.ts';
 import { type Admission, admit } from './admit.ts';
 import { noteBudgetDenial, noteSettled, noteTrip } from './alerting.ts';
 import { attribute } from './attribute.ts';
@@ -38,7 +39,10 @@ export async function handleCall(
 ): Promise<void> {
   const startedAt = svc.clock();
   const callId = `call_${randomUUID()}`;
-  const refuse = (d: Denial) => sendDenial(res, ingress, d, { 'x-tollgate-call-id': callId });
+  const refuse = (d: Denial) => {
+    svc.telemetry.recordRefusal(d, callId); // telemetry
+    sendDenial(res, ingress, d, { 'x-tollgate-call-id': callId });
+  };
 
   const key = authenticate(svc.keys, req.headers);
   if (!key.ok) {
@@ -342,10 +346,13 @@ async function runAttempt(
 
   const leg = chooseLeg(ingress, target);
   let closed = false;
+  let trace: AttemptTrace | undefined; // telemetry
   const close = (final: CallRecord) => {
     if (closed) return;
     closed = true;
     svc.ledger.writeFinal(final);
+    trace?.end(final); // telemetry
+    svc.telemetry.recordFinal(final, ctx.body); // telemetry
   };
   const none: Settlement = { usage: emptyUsage(), usageSource: 'none', cost: 0 };
   try {
@@ -377,6 +384,12 @@ async function runAttempt(
     };
     const exchange = await buildExchange(ingress, target, leg.value, ctx.body, opts, encoderContext);
     const streamed: Buffer[] | null = keepStream && ctx.stream ? [] : null;
+    trace = svc.telemetry.startAttempt({
+      row,
+      provider: target.provider,
+      upstreamModel: target.model.upstreamModel,
+      clientHeaders: ctx.headers,
+    }); // telemetry
     const outcome = await forward({
       clients: svc.upstream,
       target,
@@ -385,6 +398,7 @@ async function runAttempt(
       streamErrorEvent: ingress.streamError,
       res,
       clientHeaders: ctx.headers,
+      traceHeaders: trace.upstreamHeaders, // telemetry
       responseHeaders: headers,
       startedAt: ctx.startedAt,
       clock: svc.clock,
@@ -579,6 +593,7 @@ function deny(
   const waited = d.headers?.['x-tollgate-queue-wait-ms'];
   if (waited !== undefined) row.queueMs = Number(waited);
   svc.ledger.writeFinal(row);
+  svc.telemetry.recordFinal(row, ctx.body); // telemetry
   sendDenial(res, ingress, d, { 'x-tollgate-call-id': ctx.callId });
   return false;
 }

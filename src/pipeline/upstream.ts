@@ -24,6 +24,8 @@ export interface ForwardInput {
   res: ServerResponse;
   /** The client's request headers; only those the provider's forward_headers allows go upstream. */
   clientHeaders: IncomingHttpHeaders;
+  /** W3C trace context of the attempt's CLIENT span (telemetry); empty when tracing is off. */
+  traceHeaders?: Readonly<Record<string, string>>;
   /** Headers to add to a streamed response (the JSON response is sent by the caller after settling). */
   responseHeaders: Record<string, string>;
   startedAt: number;
@@ -55,6 +57,7 @@ function dispatchOptions(input: ForwardInput): Dispatcher.DispatchOptions & { ur
     method: request.method ?? 'POST',
     headers: {
       ...forwardedHeaders(input.clientHeaders, input.target.provider.forward_headers),
+      ...input.traceHeaders, // telemetry
       ...request.headers,
     },
     body: request.body,

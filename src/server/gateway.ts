@@ -8,6 +8,7 @@ import { currentWindow } from '../budget/windows.ts';
 import { budgetFromRaw, type CompiledConfig, compileConfig } from '../config/compile.ts';
 import type { RawConfig } from '../config/schema.ts';
 import { denial, toErrorResponse } from '../errors.ts';
+import { exportSchedulerFor } from '../finops/export/wiring.ts';
 import { LoopGuard } from '../guardrails/loopGuard.ts';
 import { IdempotencyService } from '../idempotency/service.ts';
 import { KeyService } from '../identity/keys.ts';
@@ -23,12 +24,16 @@ import { RunawayDetector } from '../runaway/detector.ts';
 import type { Store } from '../store/interface.ts';
 import { MemoryBudgetCounters } from '../store/memory/budgetCounters.ts';
 import { openSqliteStore } from '../store/sqlite/index.ts';
+import { createTelemetry, LOG_REDACT_PATHS, type TelemetryExporters } from '../telemetry/index.ts';
 import { sendError } from './http.ts';
 import { Router } from './router.ts';
 import { adminRoutes } from './routes/admin.ts';
 import { alertAdminRoutes } from './routes/adminAlerts.ts';
+import { auditAdminRoutes } from './routes/adminAudit.ts';
+import { exportAdminRoutes } from './routes/adminExport.ts';
 import { anthropicRoutes } from './routes/anthropic.ts';
 import { healthRoutes } from './routes/health.ts';
+import { metricsRoutes } from './routes/metrics.ts';
 import { openAiRoutes } from './routes/openai.ts';
 import type { Services } from './services.ts';
 
@@ -49,6 +54,8 @@ export interface GatewayOptions {
   masterKey?: string | null;
   clock?: () => number;
   logger?: Logger;
+  /** Test-only: in-memory OpenTelemetry span exporter / metric reader. */
+  telemetryExporters?: TelemetryExporters;
 }
 
 export interface Gateway {
@@ -66,7 +73,8 @@ export interface RecoveryReport {
 export async function startGateway(opts: GatewayOptions): Promise<Gateway & { recovery: RecoveryReport }> {
   const config = compileConfig(opts.config);
   const clock = opts.clock ?? Date.now;
-  const log = opts.logger ?? pino({ level: process.env.TOLLGATE_LOG_LEVEL ?? 'info' });
+  const log =
+    opts.logger ?? pino({ level: process.env.TOLLGATE_LOG_LEVEL ?? 'info', redact: LOG_REDACT_PATHS });
   const store = openSqliteStore(opts.dbFile ?? config.raw.storage.sqlite, {
     onError: (message) => log.error(message),
   });
@@ -103,6 +111,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway & { re
       rateLimits: new RateLimitIndex(config.rateLimits),
       rateLimiter: new RateLimiter(),
       runaway: new RunawayDetector(config.runaway),
+      telemetry: createTelemetry({ config: config.raw.telemetry, log, exporters: opts.telemetryExporters }),
     };
     const recovery = await recoverLedger(services);
     const router = new Router([
@@ -111,6 +120,9 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway & { re
       ...anthropicRoutes(services),
       ...adminRoutes(services),
       ...alertAdminRoutes(services),
+      ...exportAdminRoutes(services),
+      ...auditAdminRoutes(services),
+      ...metricsRoutes(services),
     ]);
     const server = createServer({ keepAliveTimeout: 65_000 }, (req, res) => {
       try {
@@ -130,6 +142,8 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway & { re
         resolve(),
       );
     });
+    const exportScheduler = exportSchedulerFor(services);
+    exportScheduler.start();
     let closing: Promise<void> | null = null;
     const addr = server.address() as AddressInfo;
     const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
@@ -149,9 +163,11 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway & { re
         server.closeAllConnections();
       });
       services.queue.close();
+      await exportScheduler.close();
       await ledger.flush();
       await services.alerts.close();
       await services.upstream.close();
+      await services.telemetry.shutdown();
       await store.close();
     }
   } catch (err) {

@@ -14,6 +14,7 @@ import type { RateLimits } from '../ratelimit/types.ts';
 import type { BudgetQueue } from '../router/queue.ts';
 import type { RunawayDetector } from '../runaway/detector.ts';
 import type { Store } from '../store/interface.ts';
+import type { Telemetry } from '../telemetry/index.ts';
 
 /** Everything a request handler may use, built once at startup and injected. */
 export interface Services {
@@ -35,4 +36,5 @@ export interface Services {
   rateLimits: RateLimitIndex;
   rateLimiter: RateLimits;
   runaway: RunawayDetector;
+  telemetry: Telemetry;
 }

@@ -2,11 +2,12 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import OpenAI from 'openai';
-import { pino } from 'pino';
+import { type Logger, pino } from 'pino';
 import { parseConfig } from '../../src/config/load.ts';
 import type { CallRecord } from '../../src/ledger/types.ts';
 import { type MockServer, startMock } from '../../src/mock/index.ts';
 import { type Gateway, startGateway } from '../../src/server/gateway.ts';
+import type { TelemetryExporters } from '../../src/telemetry/index.ts';
 
 export const MASTER = 'test-master-key-0123456789';
 
@@ -31,6 +32,10 @@ export interface HarnessOptions {
   /** tollgate.yaml content as an object (or built from the mock's URL); providers/models default to the mock. */
   config?: Record<string, unknown> | ((mockUrl: string) => Record<string, unknown>);
   clock?: () => number;
+  /** Where gateway logs go (default: silent). */
+  logger?: Logger;
+  /** Test-only OpenTelemetry exporters (in-memory spans / metrics). */
+  telemetryExporters?: TelemetryExporters;
   mock?: Parameters<typeof startMock>[0];
 }
 
@@ -82,7 +87,8 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
       dbFile,
       port: 0,
       clock: opts.clock,
-      logger: pino({ level: 'silent' }),
+      logger: opts.logger ?? pino({ level: 'silent' }),
+      telemetryExporters: opts.telemetryExporters,
     });
   let gateway = await boot();
 
