@@ -2,8 +2,10 @@ import type { BudgetPolicy } from '../../budget/types.ts';
 import { currentWindow } from '../../budget/windows.ts';
 import { denial } from '../../errors.ts';
 import type { CallRecord } from '../../ledger/types.ts';
+import type { Nanos } from '../../money.ts';
 import { fail, ok, type Result } from '../../result.ts';
 import type { Services } from '../../server/services.ts';
+import { buildAllocation } from '../export/allocation.ts';
 import { checkAttribution } from './attribution.ts';
 import { checkCapsHeld } from './caps.ts';
 import { checkCountersMatchLedger } from './counters.ts';
@@ -55,6 +57,15 @@ async function settledRowsSince(svc: Services, fromMs: number): Promise<CallReco
   const rows: CallRecord[] = [];
   for await (const row of svc.store.ledger.iterateSettledSince(fromMs)) rows.push(row);
   return rows;
+}
+
+/** The FinOps allocation table (what the exports publish), summed per team. */
+async function allocationByTeam(rows: readonly CallRecord[]): Promise<Array<{ team: string; cost: Nanos }>> {
+  const byTeam = new Map<string, Nanos>();
+  for (const r of await buildAllocation(rows, { by: 'day', includeUnbilled: true })) {
+    byTeam.set(r.team, (byTeam.get(r.team) ?? 0) + r.cost);
+  }
+  return [...byTeam].map(([team, cost]) => ({ team, cost }));
 }
 
 function skippedReconciliation(): AuditCheck<'provider_reconciliation'> {
@@ -157,7 +168,10 @@ export async function runAudit(svc: Services, req: AuditRequest): Promise<Result
       counters,
       reservations,
       rows: rowsInRange,
-      allocationByTeam: byTeam.map((t) => ({ team: t.group, cost: t.cost })),
+      allocations: [
+        { source: 'the allocation table', byTeam: await allocationByTeam(settled.filter(inRange)) },
+        { source: 'the usage API', byTeam: byTeam.map((t) => ({ team: t.group, cost: t.cost })) },
+      ],
     }),
   ];
   return ok({

@@ -10,8 +10,11 @@ export interface SelfCheckInput {
   reservations: AuditCheck<'no_orphaned_reservations'>;
   /** Every row (pending and final) in the audited range. */
   rows: readonly CallRecord[];
-  /** The allocation by team over the same range, as the usage query computes it. */
-  allocationByTeam: ReadonlyArray<{ team: string | null; cost: Nanos }>;
+  /**
+   * Spend by team over the same range, as each allocation path computes it (the FinOps
+   * allocation table, the usage API), each expected to add up to the ledger's total.
+   */
+  allocations: ReadonlyArray<{ source: string; byTeam: ReadonlyArray<{ team: string | null; cost: Nanos }> }>;
 }
 
 /** Calls whose attempts are not 1..n without a hole: a row of the middle was lost. */
@@ -55,20 +58,27 @@ function logging(input: SelfCheckInput): LayerItem {
 }
 
 function allocation(input: SelfCheckInput): LayerItem {
-  const allocated = input.allocationByTeam.reduce((sum, t) => sum + t.cost, 0);
-  const ledger = input.rows.reduce((sum, r) => sum + r.cost, 0);
-  const unassigned = input.allocationByTeam.filter((t) => t.team === null || t.team === '');
-  const ok = allocated === ledger && unassigned.length === 0;
-  const teams = plural(input.allocationByTeam.length, 'team');
+  const ledger = input.rows.reduce((sum, r) => (r.status === 'pending' ? sum : sum + r.cost), 0);
+  const problems: string[] = [];
+  for (const { source, byTeam } of input.allocations) {
+    const allocated = byTeam.reduce((sum, t) => sum + t.cost, 0);
+    if (allocated !== ledger) {
+      problems.push(
+        `${source} by team sums to $${formatUsd(allocated)}, not the ledger total $${formatUsd(ledger)}`,
+      );
+    }
+    const unassigned = byTeam.filter((t) => (t.team === null || t.team === '') && t.cost !== 0);
+    if (unassigned.length > 0) problems.push(`${source} allocates spend to no team`);
+  }
+  const teams = new Set(input.allocations.flatMap((a) => a.byTeam.map((t) => t.team)));
   return {
     kind: 'layer',
     layer: 'allocation',
-    ok,
-    reason: ok
-      ? `allocation by team (${teams}) sums to $${formatUsd(allocated)}, the ledger total`
-      : unassigned.length > 0
-        ? 'some spend is allocated to no team'
-        : `allocation by team sums to $${formatUsd(allocated)} but the ledger total is $${formatUsd(ledger)}`,
+    ok: problems.length === 0,
+    reason:
+      problems.length === 0
+        ? `${input.allocations.map((a) => a.source).join(' and ')} by team (${plural(teams.size, 'team')}) sum to $${formatUsd(ledger)}, the ledger total`
+        : problems.join('; '),
   };
 }
 
