@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { type Denial, denial, describe } from '../errors.ts';
 import { checkPrompt, matchingGuardrails, outputCeiling } from '../guardrails/rules.ts';
-import type { Claim } from '../idempotency/service.ts';
+import type { Begin, Claim } from '../idempotency/service.ts';
 import type { Ingress } from '../ingress/types.ts';
 import type { CallRecord } from '../ledger/types.ts';
 import { formatUsd } from '../money.ts';
@@ -96,63 +96,47 @@ export async function handleCall(
     ingress.endpoint,
     raw.value,
   );
-  switch (idem.kind) {
-    case 'invalid':
-      return void deny(
-        svc,
-        res,
-        ingress,
-        ctx,
-        null,
-        denial('invalid_request', idem.message, { param: 'Idempotency-Key' }),
-      );
-    case 'conflict':
-      return void deny(
-        svc,
-        res,
-        ingress,
-        ctx,
-        null,
-        denial(
-          'idempotency_conflict',
-          'This Idempotency-Key was already used with a different request body. Use a new key for a new request.',
-        ),
-      );
-    case 'in_progress':
-      return void deny(
-        svc,
-        res,
-        ingress,
-        ctx,
-        null,
-        denial(
-          'idempotency_in_progress',
-          'A request with this Idempotency-Key is still running; retry when it has finished.',
-          { headers: { 'retry-after': '1' } },
-        ),
-      );
-    case 'replay': {
-      const a = idem.answer;
-      if (!res.destroyed) {
-        res.writeHead(a.status, {
-          ...a.headers,
-          'x-tollgate-idempotent-replay': 'true',
-          'content-length': a.body.length,
-        });
-        res.end(a.body);
-      }
-      return;
+  if (idem.kind === 'replay') {
+    const a = idem.answer;
+    if (!res.destroyed) {
+      res.writeHead(a.status, {
+        ...a.headers,
+        'x-tollgate-idempotent-replay': 'true',
+        'content-length': a.body.length,
+      });
+      res.end(a.body);
     }
-    case 'none':
-    case 'new':
-      break;
+    return;
   }
+  const idemDenial = idempotencyDenial(idem);
+  if (idemDenial) return void deny(svc, res, ingress, ctx, null, idemDenial);
   const claim = idem.kind === 'new' ? idem.claim : null;
   let stored = false;
   try {
     stored = await guardAndRun(svc, ingress, res, ctx, raw.value.length, claim);
   } finally {
     if (claim && !stored) svc.idempotency.abandon(claim);
+  }
+}
+
+/** Why an Idempotency-Key stops this call, if it does. */
+function idempotencyDenial(idem: Begin): Denial | null {
+  switch (idem.kind) {
+    case 'invalid':
+      return denial('invalid_request', idem.message, { param: 'Idempotency-Key' });
+    case 'conflict':
+      return denial(
+        'idempotency_conflict',
+        'This Idempotency-Key was already used with a different request body. Use a new key for a new request.',
+      );
+    case 'in_progress':
+      return denial(
+        'idempotency_in_progress',
+        'A request with this Idempotency-Key is still running; retry when it has finished.',
+        { headers: { 'retry-after': '1' } },
+      );
+    default:
+      return null;
   }
 }
 

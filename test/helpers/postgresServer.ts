@@ -1,5 +1,5 @@
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { chownSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { chownSync, closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -104,8 +104,10 @@ function freePort(): Promise<number> {
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 const children = new Set<ChildProcess>();
+const tempDirs = new Set<string>();
 process.once('exit', () => {
   for (const child of children) killGroup(child);
+  for (const dir of tempDirs) rmSync(dir, { recursive: true, force: true });
 });
 
 function killGroup(child: ChildProcess): void {
@@ -127,6 +129,7 @@ export async function startPostgresServer(opts: { database?: string } = {}): Pro
   if (!bins) throw new Error('PostgreSQL binaries not found');
   const user = unprivilegedAccount();
   const dir = mkdtempSync(join(tmpdir(), 'tollgate-pg-'));
+  tempDirs.add(dir);
   if (user) chownSync(dir, user.uid, user.gid);
   const dataDir = join(dir, 'data');
   const logFile = join(dir, 'postgres.log');
@@ -180,6 +183,7 @@ export async function startPostgresServer(opts: { database?: string } = {}): Pro
       detached: true,
       stdio: ['ignore', log, log],
     });
+    closeSync(log);
     children.add(proc);
     proc.once('exit', () => children.delete(proc));
     child = proc;
@@ -207,6 +211,7 @@ export async function startPostgresServer(opts: { database?: string } = {}): Pro
     async stop() {
       await shutdown('SIGINT');
       rmSync(dir, { recursive: true, force: true });
+      tempDirs.delete(dir);
     },
     kill: () => shutdown('SIGKILL'),
     async restart() {

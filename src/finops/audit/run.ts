@@ -120,8 +120,9 @@ function reconciliation(
 
 /**
  * The audit, run inside the gateway: it needs the live counters as well as the ledger. The
- * ledger writer is flushed first; after that every read is synchronous underneath, so no
- * request settles between reading the counters and reading the rows.
+ * ledger writer is flushed first; after that, with the embedded SQLite store, every read is
+ * synchronous underneath (only microtasks between them), so no request settles between
+ * reading the rows and reading the counters. Rows are held in memory for the run.
  */
 export async function runAudit(svc: Services, req: AuditRequest): Promise<Result<AuditReport>> {
   await svc.ledger.flush();

@@ -185,7 +185,7 @@ export async function migrateToLatest(
   try {
     await acquireAdvisoryLock(lockHolder, lockName);
     try {
-      await sql`CREATE SCHEMA IF NOT EXISTS ${sql.id(schema)}`.execute(db);
+      await ensureSchema(lockHolder, schema);
       const migrator = new Migrator({
         db,
         migrationTableSchema: schema,
@@ -209,6 +209,16 @@ export async function migrateToLatest(
     // A connection that failed mid-lock is discarded rather than returned to the pool.
     lockHolder.release(broken);
   }
+}
+
+/**
+ * Looks before creating: CREATE SCHEMA IF NOT EXISTS demands CREATE on the database even when the
+ * schema exists, which an application role often lacks.
+ */
+async function ensureSchema(client: pg.PoolClient, schema: string): Promise<void> {
+  const found = await client.query('SELECT 1 FROM pg_namespace WHERE nspname = $1', [schema]);
+  if (found.rowCount === 0)
+    await client.query(`CREATE SCHEMA IF NOT EXISTS "${schema.replaceAll('"', '""')}"`);
 }
 
 function errorMessage(err: unknown): string {

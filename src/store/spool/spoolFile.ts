@@ -80,13 +80,19 @@ export class SpoolFile {
     if (rows.length === 0) return;
     const text = rows.map((r) => `${JSON.stringify(r)}\n`).join('');
     const bytes = Buffer.from(text, 'utf8');
-    // 'a+' mode: the kernel appends at the end whatever position we pass.
-    let written = 0;
-    while (written < bytes.length) {
-      const { bytesWritten } = await this.fh.write(bytes, written, bytes.length - written, null);
-      written += bytesWritten;
+    try {
+      // 'a+' mode: the kernel appends at the end whatever position we pass.
+      let written = 0;
+      while (written < bytes.length) {
+        const { bytesWritten } = await this.fh.write(bytes, written, bytes.length - written, null);
+        written += bytesWritten;
+      }
+      await this.fh.datasync();
+    } catch (err) {
+      // Disk full or I/O error: cut off the partial lines so the next append starts clean.
+      await this.fh.truncate(this.size).catch(() => {});
+      throw err;
     }
-    await this.fh.datasync();
     this.size += bytes.length;
     this.unconsumed += rows.length;
   }
