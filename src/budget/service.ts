@@ -1,16 +1,17 @@
 import type { CallIdentity } from '../identity/types.ts';
 import { compilePolicies, type PolicyIndex } from './matcher.ts';
-import type { Amount, BudgetCounters, BudgetPolicy, PolicyState, ReserveOutcome } from './types.ts';
+import type { Amount, AsyncBudgetCounters, BudgetPolicy, PolicyState, ReserveOutcome } from './types.ts';
 
 /**
  * The budgets in force: an immutable compiled index (swapped whole when policies change)
- * over one counter store. Pure: no I/O, the caller persists policy changes.
+ * over one counter store — in process (embedded) or shared by replicas (Redis). Pure: no I/O
+ * of its own, the caller persists policy changes.
  */
 export class BudgetService {
   private index: PolicyIndex;
 
   constructor(
-    readonly counters: BudgetCounters,
+    readonly counters: AsyncBudgetCounters,
     policies: BudgetPolicy[],
   ) {
     this.index = compilePolicies(policies);
@@ -32,7 +33,12 @@ export class BudgetService {
     return this.index.match(call);
   }
 
-  reserve(reservationId: string, policies: BudgetPolicy[], amount: Amount, nowMs: number): ReserveOutcome {
+  reserve(
+    reservationId: string,
+    policies: BudgetPolicy[],
+    amount: Amount,
+    nowMs: number,
+  ): Promise<ReserveOutcome> {
     return this.counters.reserve(
       reservationId,
       policies.map((policy) => ({ policy, amount })),
@@ -40,7 +46,7 @@ export class BudgetService {
     );
   }
 
-  state(policy: BudgetPolicy, nowMs: number): PolicyState {
+  state(policy: BudgetPolicy, nowMs: number): Promise<PolicyState> {
     return this.counters.state(policy, nowMs);
   }
 }

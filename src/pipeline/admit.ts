@@ -44,7 +44,7 @@ export async function admit(input: AdmitInput): Promise<Result<Admission>> {
   let target = input.target;
   let est = input.estimate;
 
-  const degradeTo = degradeTarget(svc, ctx, target);
+  const degradeTo = await degradeTarget(svc, ctx, target);
   if (degradeTo) {
     const degraded = degradedTarget(input, degradeTo);
     if (degraded) {
@@ -55,7 +55,7 @@ export async function admit(input: AdmitInput): Promise<Result<Admission>> {
     }
   }
 
-  const first = tryReserve(input, target, est);
+  const first = await tryReserve(input, target, est);
   if (first.ok) return ok(done(first.value, target, est, actions, fallbackFrom, null));
   const binding = first.error.policyId ? svc.budgets.get(first.error.policyId) : undefined;
 
@@ -63,7 +63,7 @@ export async function admit(input: AdmitInput): Promise<Result<Admission>> {
   if (binding?.degrade && !actions.includes('degraded')) {
     const degraded = degradedTarget(input, binding.degrade.to);
     if (degraded) {
-      const r = tryReserve(input, degraded.target, degraded.estimate);
+      const r = await tryReserve(input, degraded.target, degraded.estimate);
       if (r.ok) {
         return ok(
           done(r.value, degraded.target, degraded.estimate, [...actions, 'degraded'], target.model.id, null),
@@ -78,7 +78,7 @@ export async function admit(input: AdmitInput): Promise<Result<Admission>> {
       const alt = targetFor(svc.config, svc.prices, route);
       if (!alt.ok) continue;
       const altEst = estimate(input.ingress, ctx.body, alt.value);
-      const r = tryReserve(input, alt.value, altEst);
+      const r = await tryReserve(input, alt.value, altEst);
       if (r.ok) {
         const from = fallbackFrom ?? `${target.model.id}@${target.provider.id}`;
         return ok(done(r.value, alt.value, altEst, [...actions, 'rerouted'], from, null));
@@ -91,8 +91,8 @@ export async function admit(input: AdmitInput): Promise<Result<Admission>> {
     let admitted: Reservation | null = null;
     const outcome = await svc.queue.wait(
       ctx.key.id,
-      () => {
-        const r = tryReserve(input, target, est);
+      async () => {
+        const r = await tryReserve(input, target, est);
         if (r.ok) admitted = r.value;
         return r.ok;
       },
@@ -119,7 +119,7 @@ function done(
   return { target, estimate: est, reservation, actions: all, fallbackFrom, queueMs };
 }
 
-function tryReserve(input: AdmitInput, target: Target, est: Estimate): Result<Reservation> {
+function tryReserve(input: AdmitInput, target: Target, est: Estimate): Promise<Result<Reservation>> {
   const { svc, ctx, ingress } = input;
   return reserve(svc.budgets, {
     reservationId: input.reservationId,
@@ -136,7 +136,7 @@ function tryReserve(input: AdmitInput, target: Target, est: Estimate): Result<Re
  * The cheaper model named by the first matching policy whose use (spent + in flight) has reached
  * its degrade threshold. Checked against the policies of the requested model, before reserving.
  */
-function degradeTarget(svc: Services, ctx: CallContext, target: Target): string | null {
+async function degradeTarget(svc: Services, ctx: CallContext, target: Target): Promise<string | null> {
   const policies: BudgetPolicy[] = svc.budgets.match({
     ...ctx.identity,
     model: target.model.id,
@@ -145,7 +145,7 @@ function degradeTarget(svc: Services, ctx: CallContext, target: Target): string 
   const now = svc.clock();
   for (const p of policies) {
     if (!p.degrade || p.degrade.to === target.model.id) continue;
-    if (usedFraction(p, svc.budgets.state(p, now), true) >= p.degrade.at) return p.degrade.to;
+    if (usedFraction(p, await svc.budgets.state(p, now), true) >= p.degrade.at) return p.degrade.to;
   }
   return null;
 }

@@ -23,11 +23,16 @@ export function noteSettled(svc: Services, ctx: CallContext, reservation: Reserv
 }
 
 /** A hard budget that refused a call because it is exhausted counts as reaching 100%. */
-export function noteBudgetDenial(svc: Services, d: Denial, target: Target, est: Estimate): void {
+export async function noteBudgetDenial(
+  svc: Services,
+  d: Denial,
+  target: Target,
+  est: Estimate,
+): Promise<void> {
   if (!d.policyId) return;
   const policy = svc.budgets.get(d.policyId);
   if (!policy || policy.alerts.length === 0) return;
-  const state = svc.budgets.state(policy, svc.clock());
+  const state = await svc.budgets.state(policy, svc.clock());
   const out = Math.min(est.maxOutputTokens, svc.config.raw.min_clamped_output_tokens);
   const smallest = {
     nanos: worstCaseNanos(est.inputTokens, out, target.prices),
@@ -63,11 +68,14 @@ function dirty(svc: Services): Set<BudgetPolicy> {
     const batch = set;
     setImmediate(() => {
       const now = svc.clock();
-      for (const p of batch) {
-        const state = svc.budgets.state(p, now);
-        svc.alerts.observe(p, state.spent, state.window, 'spend');
-      }
+      const policies = [...batch];
       batch.clear();
+      void Promise.all(
+        policies.map(async (p) => {
+          const state = await svc.budgets.state(p, now);
+          svc.alerts.observe(p, state.spent, state.window, 'spend');
+        }),
+      ).catch((err: unknown) => svc.log.warn({ err }, 'alert check failed'));
     });
   }
   return set;

@@ -7,10 +7,12 @@ import type { Ingress } from '../ingress/types.ts';
 import type { CallRecord } from '../ledger/types.ts';
 import { formatUsd } from '../money.ts';
 import { describeAcquire } from '../ratelimit/headers.ts';
+import { fail, ok, type Result } from '../result.ts';
 import { backoffMs, isRetryable } from '../router/retry.ts';
 import { promptHash } from '../runaway/promptHash.ts';
 import { parseJsonObject, readBody, sendJson } from '../server/http.ts';
 import type { Services } from '../server/services.ts';
+import { CountersUnavailableError } from '../store/redis/errors.ts';
 import type { AttemptTrace } from '../telemetry/index.ts';
 import { type Admission, admit } from './admit.ts';
 import { noteBudgetDenial, noteSettled, noteTrip } from './alerting.ts';
@@ -197,9 +199,11 @@ async function guardAndRun(
   }
 
   const rules = rateLimitRules(svc, ctx);
-  const rate = describeAcquire(
+  const acquired = await counted(() =>
     svc.rateLimiter.acquire(ctx.callId, rules, rateTokens(ingress, ctx, est, rules), svc.clock()),
   );
+  if (!acquired.ok) return deny(svc, res, ingress, ctx, target, acquired.error);
+  const rate = describeAcquire(acquired.value);
   if (!rate.ok) {
     return deny(
       svc,
@@ -217,7 +221,7 @@ async function guardAndRun(
     svc.clock(),
   );
   if (!loop.ok) {
-    svc.rateLimiter.cancel(ctx.callId, svc.clock());
+    await svc.rateLimiter.cancel(ctx.callId, svc.clock()).catch(() => false);
     return deny(
       svc,
       res,
@@ -242,17 +246,27 @@ async function guardAndRun(
     let lastProvider: string | null = null;
     for (let attempt = 1; ; attempt++) {
       ctx.attempt = attempt;
-      const admission = await admit({
-        svc,
-        ingress,
-        ctx,
-        target,
-        estimate: estNow,
-        reservationId: `${ctx.callId}#${attempt}`,
-        onClientGone: (abort) => res.once('close', abort),
-      });
+      const reservationId = `${ctx.callId}#${attempt}`;
+      const reserved = await counted(() =>
+        admit({
+          svc,
+          ingress,
+          ctx,
+          target,
+          estimate: estNow,
+          reservationId,
+          onClientGone: (abort) => res.once('close', abort),
+        }),
+      );
+      if (!reserved.ok) {
+        // A reserve whose answer was lost may still be open in the store: close it for sure.
+        await svc.closes.release(reservationId);
+        deny(svc, res, ingress, ctx, target, reserved.error, attempt > 1 ? 'failover' : null);
+        return false;
+      }
+      const admission = reserved.value;
       if (!admission.ok) {
-        noteBudgetDenial(svc, admission.error, target, estNow);
+        void noteBudgetDenial(svc, admission.error, target, estNow).catch(() => undefined);
         deny(svc, res, ingress, ctx, target, admission.error, attempt > 1 ? 'failover' : null);
         return false;
       }
@@ -292,8 +306,11 @@ async function guardAndRun(
     }
   } finally {
     const now = svc.clock();
-    if (forwarded) svc.rateLimiter.settle(ctx.callId, tokens, now);
-    else svc.rateLimiter.cancel(ctx.callId, now);
+    // A lost close only delays the slot until its lease ends; never fail the call for it.
+    await (forwarded
+      ? svc.rateLimiter.settle(ctx.callId, tokens, now)
+      : svc.rateLimiter.cancel(ctx.callId, now)
+    ).catch((err: unknown) => svc.log.warn({ err, callId: ctx.callId }, 'rate limit close failed'));
     svc.loopGuard.settle(loop.hold, spent);
   }
 }
@@ -341,7 +358,7 @@ async function runAttempt(
   const none: Settlement = { usage: emptyUsage(), usageSource: 'none', cost: 0 };
   try {
     if (!leg.ok) {
-      svc.budgets.counters.release(reservation.id);
+      await svc.closes.release(reservation.id);
       close({
         ...row,
         status: 'denied',
@@ -355,7 +372,7 @@ async function runAttempt(
       await svc.ledger.writePending({ ...row });
     } catch (err) {
       svc.log.error({ err, callId: ctx.callId }, 'ledger unavailable; refusing the call');
-      svc.budgets.counters.release(reservation.id);
+      await svc.closes.release(reservation.id);
       closed = true;
       const d = denial('store_unavailable', 'The ledger is unavailable; the call was not forwarded.');
       return { outcome: failedBeforeSend(d), settlement: none, headers, streamed: null };
@@ -389,7 +406,7 @@ async function runAttempt(
       capture: streamed ? (chunk) => streamed.push(chunk) : undefined,
     });
     const settlement = measure(outcome, est, target);
-    settle(svc.budgets.counters, reservation, settlement);
+    await settle(svc.closes, reservation, settlement);
     noteSettled(svc, ctx, reservation, settlement.cost);
     applySettlement(row, settlement);
     row.tsEnd = svc.clock();
@@ -417,7 +434,7 @@ async function runAttempt(
   } finally {
     if (!closed) {
       // An unexpected throw between reserve and settle: never leak the reservation.
-      svc.budgets.counters.release(reservation.id);
+      await svc.closes.release(reservation.id);
       svc.queue.notify();
       close({
         ...row,
@@ -427,6 +444,29 @@ async function runAttempt(
         leaseUntil: null,
       });
     }
+  }
+}
+
+/**
+ * Runs a call against the shared counters; when their store cannot answer (Redis down in
+ * cluster mode) the call fails closed with a clear 503 instead of running unbudgeted.
+ */
+async function counted<T>(run: () => Promise<T>): Promise<Result<T>> {
+  try {
+    return ok(await run());
+  } catch (err) {
+    if (err instanceof CountersUnavailableError) {
+      return fail(
+        denial(
+          'store_unavailable',
+          `Budget counters are unavailable (${err.reason}); the call was not forwarded.`,
+          {
+            headers: { 'retry-after': '1' },
+          },
+        ),
+      );
+    }
+    throw err;
   }
 }
 

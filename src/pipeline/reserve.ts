@@ -35,17 +35,17 @@ function amountFor(est: Estimate, target: Target, maxOutput: number): Amount {
  * every binding policy allows clamping, the output cap is lowered to what all of them can
  * still afford, so the call cannot exceed what remains.
  */
-export function reserve(budgets: BudgetService, input: ReserveInput): Result<Reservation> {
+export async function reserve(budgets: BudgetService, input: ReserveInput): Promise<Result<Reservation>> {
   const { identity, target, estimate: est, nowMs } = input;
   const policies = budgets.match(identity);
   const amount = amountFor(est, target, est.maxOutputTokens);
-  const first = budgets.reserve(input.reservationId, policies, amount, nowMs);
+  const first = await budgets.reserve(input.reservationId, policies, amount, nowMs);
   if (first.ok) return ok({ id: input.reservationId, policies, amount, clampedTo: null });
 
-  const cap = clampableOutputFor(budgets, policies, est, target, nowMs);
+  const cap = await clampableOutputFor(budgets, policies, est, target, nowMs);
   if (cap >= input.minClampedOutput && cap < est.maxOutputTokens) {
     const clamped = amountFor(est, target, cap);
-    const second = budgets.reserve(input.reservationId, policies, clamped, nowMs);
+    const second = await budgets.reserve(input.reservationId, policies, clamped, nowMs);
     if (second.ok) {
       input.clampTo(cap);
       return ok({ id: input.reservationId, policies, amount: clamped, clampedTo: cap });
@@ -59,16 +59,16 @@ export function reserve(budgets: BudgetService, input: ReserveInput): Result<Res
  * Largest output cap every hard policy can afford now. A hard policy that cannot fit the full
  * call and does not allow clamping makes it 0 (deny).
  */
-function clampableOutputFor(
+async function clampableOutputFor(
   budgets: BudgetService,
   policies: BudgetPolicy[],
   est: Estimate,
   target: Target,
   nowMs: number,
-): number {
+): Promise<number> {
   const full = amountFor(est, target, est.maxOutputTokens);
   const hard = policies.filter((p) => p.mode === 'hard');
-  const states = hard.map((p) => budgets.state(p, nowMs));
+  const states = await Promise.all(hard.map((p) => budgets.state(p, nowMs)));
   for (let i = 0; i < hard.length; i++) {
     const policy = hard[i];
     const state = states[i];

@@ -1,8 +1,8 @@
-import type { BudgetCounters } from '../budget/types.ts';
 import { countTextTokens } from '../estimate/tokens.ts';
 import type { CallRecord, UsageSource } from '../ledger/types.ts';
 import { costNanos } from '../pricing/cost.ts';
 import type { Usage } from '../pricing/types.ts';
+import type { DeferredCloses } from '../store/redis/deferredCloses.ts';
 import type { Estimate, Reservation, Target } from './context.ts';
 import type { UpstreamOutcome } from './upstream.ts';
 
@@ -28,14 +28,17 @@ export function measure(outcome: UpstreamOutcome, est: Estimate, target: Target)
   return { usage, usageSource: 'estimated', cost: costNanos(usage, target.prices) };
 }
 
-/** Closes the reservation exactly once: spend booked at the actual cost, the rest freed. */
-export function settle(counters: BudgetCounters, reservation: Reservation, s: Settlement): void {
+/**
+ * Closes the reservation exactly once: spend booked at the actual cost, the rest freed. Through
+ * `DeferredCloses`, so a counter store that blinks at this moment gets the close later.
+ */
+export async function settle(closes: DeferredCloses, reservation: Reservation, s: Settlement): Promise<void> {
   if (s.usageSource === 'none') {
-    counters.release(reservation.id);
+    await closes.release(reservation.id);
     return;
   }
   const u = s.usage;
-  counters.settle(reservation.id, {
+  await closes.settle(reservation.id, {
     nanos: s.cost,
     tokens: u.inputTokens + u.outputTokens + u.cacheReadTokens + u.cacheWriteTokens,
     requests: 1,

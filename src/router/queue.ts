@@ -5,8 +5,12 @@ export type QueueOutcome = 'admitted' | 'timeout' | 'full' | 'aborted';
 interface Waiter {
   owner: string;
   /** Tries to reserve; true = the call got its budget and leaves the queue. */
-  tryAdmit: () => boolean;
+  tryAdmit: () => Promise<boolean>;
+  /** Ends the wait; while a try is in flight the end is deferred until it answers. */
   finish: (outcome: QueueOutcome) => void;
+  /** Called when a try answers: admits, or ends a wait that timed out or was aborted meanwhile. */
+  settleTry: (admitted: boolean) => void;
+  trying: boolean;
 }
 
 export interface QueueSnapshot {
@@ -29,6 +33,7 @@ export class BudgetQueue {
   private poll: NodeJS.Timeout | null = null;
   private stats = { admitted: 0, timedOut: 0, rejectedFull: 0 };
   private notifying = false;
+  private again = false;
 
   constructor(
     private readonly config: QueueConfig,
@@ -39,19 +44,35 @@ export class BudgetQueue {
     return this.depth;
   }
 
-  /** Waits until `tryAdmit` succeeds, the wait times out, the queue is full, or `signal` fires. */
-  wait(owner: string, tryAdmit: () => boolean, onAbort: (abort: () => void) => void): Promise<QueueOutcome> {
+  /** Waits until `tryAdmit` succeeds, the wait times out, the queue is full, or `onAbort` fires. */
+  wait(
+    owner: string,
+    tryAdmit: () => Promise<boolean>,
+    onAbort: (abort: () => void) => void,
+  ): Promise<QueueOutcome> {
     if (this.depth >= this.config.max_depth) {
       this.stats.rejectedFull++;
       return Promise.resolve('full');
     }
     return new Promise<QueueOutcome>((resolve) => {
       let done = false;
+      let deferred: QueueOutcome | null = null;
       const waiter: Waiter = {
         owner,
         tryAdmit,
+        trying: false,
+        settleTry: (admitted) => {
+          waiter.trying = false;
+          if (admitted) waiter.finish('admitted');
+          else if (deferred) waiter.finish(deferred);
+        },
         finish: (outcome) => {
           if (done) return;
+          // A reservation attempt in flight decides first: ending now could orphan what it reserves.
+          if (waiter.trying && outcome !== 'admitted') {
+            deferred ??= outcome;
+            return;
+          }
           done = true;
           clearTimeout(timer);
           this.remove(waiter);
@@ -70,18 +91,35 @@ export class BudgetQueue {
     });
   }
 
-  /** Offers freed budget to waiting calls, round-robin across owners. */
+  /** Offers freed budget to waiting calls, round-robin across owners; one pass at a time. */
   notify(): void {
-    if (this.depth === 0 || this.notifying) return;
+    if (this.depth === 0) return;
+    this.again = true;
+    if (this.notifying) return;
     this.notifying = true;
-    try {
+    void this.passes().finally(() => {
+      this.notifying = false;
+    });
+  }
+
+  private async passes(): Promise<void> {
+    while (this.again && this.depth > 0) {
+      this.again = false;
       let progress = true;
       while (progress && this.depth > 0) {
         progress = false;
         for (const owner of [...this.lines.keys()]) {
           const head = this.lines.get(owner)?.[0];
-          if (head?.tryAdmit()) {
-            head.finish('admitted');
+          if (!head || head.trying) continue;
+          head.trying = true;
+          let admitted = false;
+          try {
+            admitted = await head.tryAdmit();
+          } catch {
+            admitted = false;
+          }
+          head.settleTry(admitted);
+          if (admitted) {
             progress = true;
             // Rotate: the owner just served goes to the back of the round.
             const line = this.lines.get(owner);
@@ -92,8 +130,6 @@ export class BudgetQueue {
           }
         }
       }
-    } finally {
-      this.notifying = false;
     }
   }
 

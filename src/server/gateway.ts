@@ -23,6 +23,8 @@ import { BudgetQueue } from '../router/queue.ts';
 import { RunawayDetector } from '../runaway/detector.ts';
 import type { Store } from '../store/interface.ts';
 import { MemoryBudgetCounters } from '../store/memory/budgetCounters.ts';
+import { DeferredCloses } from '../store/redis/deferredCloses.ts';
+import { fromSync, fromSyncRateLimits } from '../store/redis/fromSync.ts';
 import { openSqliteStore } from '../store/sqlite/index.ts';
 import { createTelemetry, LOG_REDACT_PATHS, type TelemetryExporters } from '../telemetry/index.ts';
 import { sendError } from './http.ts';
@@ -80,7 +82,8 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway & { re
   });
   try {
     const policies = await seedStore(store, config, clock());
-    const counters = new MemoryBudgetCounters();
+    const leaseMs = config.raw.ledger.lease_ms;
+    const counters = fromSync(new MemoryBudgetCounters(), { leaseMs });
     const budgets = new BudgetService(counters, policies);
     const ledger = new LedgerWriter(store.ledger, (err) => log.error({ err }, 'ledger write failed'));
     const keys = new KeyService(store.entities, clock);
@@ -109,7 +112,13 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway & { re
       queue: new BudgetQueue(config.raw.routing.queue),
       alerts: new AlertDispatcher(config.raw.alerts, store.alerts, clock, log),
       rateLimits: new RateLimitIndex(config.rateLimits),
-      rateLimiter: new RateLimiter(),
+      rateLimiter: fromSyncRateLimits(new RateLimiter(), { leaseMs }),
+      closes: new DeferredCloses(counters, {
+        maxAgeMs: leaseMs,
+        clock,
+        onGiveUp: (c) =>
+          log.warn({ reservationId: c.id }, 'reservation close given up; the lease reaper settles it'),
+      }),
       runaway: new RunawayDetector(config.runaway),
       telemetry: createTelemetry({ config: config.raw.telemetry, log, exporters: opts.telemetryExporters }),
     };
@@ -285,7 +294,7 @@ async function recoverLedger(svc: Services): Promise<RecoveryReport> {
       const amount = settledAmountOf(row);
       if (amount.nanos === 0 && amount.tokens === 0 && amount.requests === 0) continue;
       for (const policy of svc.budgets.match(identityOfRow(row)))
-        svc.budgets.counters.addSpent(policy, amount, row.tsStart);
+        await svc.budgets.counters.addSpent(policy, amount, row.tsStart);
       replayedRows++;
     }
   }

@@ -10,10 +10,11 @@ import type { LedgerWriter } from '../ledger/writer.ts';
 import type { PriceTable } from '../pricing/priceTable.ts';
 import type { UpstreamClients } from '../providers/http.ts';
 import type { RateLimitIndex } from '../ratelimit/matcher.ts';
-import type { RateLimits } from '../ratelimit/types.ts';
 import type { BudgetQueue } from '../router/queue.ts';
 import type { RunawayDetector } from '../runaway/detector.ts';
 import type { Store } from '../store/interface.ts';
+import type { DeferredCloses } from '../store/redis/deferredCloses.ts';
+import type { AsyncRateLimits } from '../store/redis/types.ts';
 import type { Telemetry } from '../telemetry/index.ts';
 
 /** Everything a request handler may use, built once at startup and injected. */
@@ -34,7 +35,9 @@ export interface Services {
   queue: BudgetQueue;
   alerts: AlertDispatcher;
   rateLimits: RateLimitIndex;
-  rateLimiter: RateLimits;
+  rateLimiter: AsyncRateLimits;
+  /** Settles and releases that survive a counter store outage (retried until the lease ends). */
+  closes: DeferredCloses;
   runaway: RunawayDetector;
   telemetry: Telemetry;
 }

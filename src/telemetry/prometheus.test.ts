@@ -3,6 +3,7 @@ import { BudgetService } from '../budget/service.ts';
 import { policy as testPolicy } from '../budget/testPolicies.ts';
 import type { CallRecord } from '../ledger/types.ts';
 import { MemoryBudgetCounters } from '../store/memory/budgetCounters.ts';
+import { fromSync } from '../store/redis/fromSync.ts';
 import { PrometheusMetrics } from './prometheus.ts';
 import { testRow } from './testRows.ts';
 import type { LiveState } from './types.ts';
@@ -11,7 +12,7 @@ function final(over: Partial<CallRecord>): CallRecord {
   return testRow({ cost: 0, inputTokens: 1, outputTokens: 2, latencyMs: 100, ttftMs: null, ...over });
 }
 
-function live(budgets = new BudgetService(new MemoryBudgetCounters(), [])): LiveState {
+function live(budgets = new BudgetService(fromSync(new MemoryBudgetCounters()), [])): LiveState {
   return { clock: () => 0, queue: { size: 3 }, ledger: { backlog: 2 }, budgets };
 }
 
@@ -61,8 +62,8 @@ describe('PrometheusMetrics', () => {
 
   it('gauges read the live state at scrape time', async () => {
     const policy = testPolicy('cap', {}, { usdNanos: 10_000_000_000 });
-    const budgets = new BudgetService(new MemoryBudgetCounters(), [policy]);
-    budgets.reserve('r1', [policy], { nanos: 2_500_000_000, tokens: 10, requests: 1 }, 0);
+    const budgets = new BudgetService(fromSync(new MemoryBudgetCounters()), [policy]);
+    await budgets.reserve('r1', [policy], { nanos: 2_500_000_000, tokens: 10, requests: 1 }, 0);
     const m = new PrometheusMetrics('/metrics', false);
     m.attemptStarted(2_500_000_000);
     const text = await m.render(live(budgets));

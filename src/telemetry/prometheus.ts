@@ -183,14 +183,18 @@ export class PrometheusMetrics implements PrometheusExposition {
   }
 
   private liveGauges(registers: Registry[], self: () => PrometheusMetrics): void {
-    const scalar = (name: string, help: string, read: (live: LiveState, m: PrometheusMetrics) => number) =>
+    const scalar = (
+      name: string,
+      help: string,
+      read: (live: LiveState, m: PrometheusMetrics) => number | Promise<number>,
+    ) =>
       new Gauge({
         name,
         help,
         registers,
-        collect() {
+        async collect() {
           const m = self();
-          if (m.live) this.set(read(m.live, m));
+          if (m.live) this.set(await read(m.live, m));
         },
       });
     scalar('tollgate_queue_depth', 'Calls waiting in the budget queue.', (live) => live.queue.size);
@@ -220,13 +224,17 @@ export class PrometheusMetrics implements PrometheusExposition {
         help,
         labelNames: ['policy'],
         registers,
-        collect() {
+        async collect() {
           const live = self().live;
           this.reset();
           if (!live) return;
           const now = live.clock();
-          for (const p of live.budgets.policies())
-            this.set({ policy: p.id }, live.budgets.state(p, now)[pick].nanos / 1e9);
+          const policies = live.budgets.policies();
+          const states = await Promise.all(policies.map((p) => live.budgets.state(p, now)));
+          policies.forEach((p, i) => {
+            const state = states[i];
+            if (state) this.set({ policy: p.id }, state[pick].nanos / 1e9);
+          });
         },
       });
     perPolicy(

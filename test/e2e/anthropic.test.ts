@@ -1123,6 +1123,6 @@ describe('1,000 concurrent Anthropic streams against a $1 team cap', () => {
     );
     expect(status.body.spent.nanos).toBe(settled);
     expect(status.body.reserved.nanos).toBe(0);
-    expect(b.gateway.services.budgets.counters.openReservations()).toBe(0);
+    expect(await b.gateway.services.budgets.counters.openReservations()).toBe(0);
   });
 });

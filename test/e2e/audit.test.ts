@@ -469,7 +469,7 @@ describe('each tampering fails the audit, naming the item', () => {
 
     const policy = svc.budgets.get('acme-monthly');
     if (!policy) throw new Error('no policy');
-    const held = svc.budgets.reserve(
+    const held = await svc.budgets.reserve(
       'leaked-reservation',
       [policy],
       { nanos: 1_000, tokens: 10, requests: 1 },
@@ -483,7 +483,7 @@ describe('each tampering fails the audit, naming the item', () => {
         { kind: 'open_reservations_mismatch', openReservations: 1, pendingRows: 0, pendingCallIds: [] },
       ]);
     } finally {
-      svc.budgets.counters.release('leaked-reservation');
+      await svc.budgets.counters.release('leaked-reservation');
     }
     expect((await audit()).ok).toBe(true);
   });
@@ -492,8 +492,8 @@ describe('each tampering fails the audit, naming the item', () => {
     const svc = h.gateway.services;
     const policy = svc.budgets.get('search-hourly');
     if (!policy) throw new Error('no policy');
-    const before = svc.budgets.state(policy, svc.clock()).spent;
-    svc.budgets.counters.addSpent(policy, { nanos: 5_000, tokens: 0, requests: 0 }, svc.clock());
+    const before = (await svc.budgets.state(policy, svc.clock())).spent;
+    await svc.budgets.counters.addSpent(policy, { nanos: 5_000, tokens: 0, requests: 0 }, svc.clock());
     const report = await audit();
     expect(failing(report)).toEqual(['counters_match_ledger', 'self_check']);
     const items = check(report, 'counters_match_ledger').items;

@@ -608,7 +608,7 @@ describe('Bedrock failures give clear errors and cost $0', () => {
       )
       .catch((e: { status: number; code: string }) => e);
     expect(err).toMatchObject({ status: 504, code: 'upstream_timeout' });
-    expect(h.gateway.services.budgets.counters.openReservations()).toBe(0);
+    expect(await h.gateway.services.budgets.counters.openReservations()).toBe(0);
   });
 
   it('the mock refuses unsigned and tampered requests as Bedrock does', async () => {
@@ -716,6 +716,6 @@ describe('1,000 concurrent streaming calls to Bedrock against a $1 team cap', ()
     );
     expect(status.body.spent.nanos).toBe(settled);
     expect(status.body.reserved.nanos).toBe(0);
-    expect(c.gateway.services.budgets.counters.openReservations()).toBe(0);
+    expect(await c.gateway.services.budgets.counters.openReservations()).toBe(0);
   });
 });

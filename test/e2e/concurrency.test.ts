@@ -97,6 +97,6 @@ describe('1,000 concurrent calls against a $1 team cap', () => {
     );
     expect(status.body.spent.nanos).toBe(settled);
     expect(status.body.reserved.nanos).toBe(0);
-    expect(h.gateway.services.budgets.counters.openReservations()).toBe(0);
+    expect(await h.gateway.services.budgets.counters.openReservations()).toBe(0);
   });
 });

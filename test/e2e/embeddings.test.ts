@@ -151,7 +151,7 @@ describe('embeddings through the gateway (official openai client)', () => {
     );
   });
 
-  it('nothing is left in flight', () => {
-    expect(h.gateway.services.budgets.counters.openReservations()).toBe(0);
+  it('nothing is left in flight', async () => {
+    expect(await h.gateway.services.budgets.counters.openReservations()).toBe(0);
   });
 });

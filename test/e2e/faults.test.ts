@@ -142,13 +142,13 @@ describe('upstream failures release the reservation and give clear errors', () =
         .catch((e: { status: number; code: string }) => e);
       expect(err).toMatchObject({ status: 504, code: 'upstream_timeout' });
       expect(Date.now() - started).toBeLessThan(5000);
-      expect(t.gateway.services.budgets.counters.openReservations()).toBe(0);
+      expect(await t.gateway.services.budgets.counters.openReservations()).toBe(0);
     } finally {
       await t.close();
     }
   });
 
-  it('after all of that, nothing is left in flight', () => {
-    expect(h.gateway.services.budgets.counters.openReservations()).toBe(0);
+  it('after all of that, nothing is left in flight', async () => {
+    expect(await h.gateway.services.budgets.counters.openReservations()).toBe(0);
   });
 });

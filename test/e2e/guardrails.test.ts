@@ -102,7 +102,7 @@ describe('a key is limited by whichever binds first: money or rate', () => {
     ctrl.abort();
     await aborted;
     await new Promise((r) => setTimeout(r, 200));
-    expect(h.gateway.services.rateLimiter.openCount()).toBe(0);
+    expect(await h.gateway.services.rateLimiter.openCount()).toBe(0);
     const again = await Promise.all([post(h, key.secret, ask()), post(h, key.secret, ask())]);
     expect(again.map((r) => r.status)).toEqual([200, 200]);
   });

@@ -227,11 +227,11 @@ describe('reroute and failover across providers of the same model', () => {
     expect(results.some((r) => r.status === 'fulfilled')).toBe(true);
     expect(results.some((r) => r.status === 'rejected')).toBe(true);
     const svc = h.gateway.services;
-    for (let i = 0; i < 100 && svc.budgets.counters.openReservations() > 0; i++) {
+    for (let i = 0; i < 100 && (await svc.budgets.counters.openReservations()) > 0; i++) {
       await new Promise((r) => setTimeout(r, 20));
     }
-    expect(svc.budgets.counters.openReservations()).toBe(0);
-    expect(svc.rateLimiter.openCount()).toBe(0);
+    expect(await svc.budgets.counters.openReservations()).toBe(0);
+    expect(await svc.rateLimiter.openCount()).toBe(0);
     expect(svc.queue.size).toBe(0);
   }, 60_000);
 });

@@ -154,8 +154,11 @@ export async function runAudit(svc: Services, req: AuditRequest): Promise<Result
   });
   const spend = spendByPolicy(policies, settled);
   const caps = checkCapsHeld(policies, spend, req.fromMs, req.toMs);
-  const counters = checkCountersMatchLedger(policies, spend, (p) => svc.budgets.state(p, now), now);
-  const reservations = checkReservations(pending, svc.budgets.counters.openReservations(), now);
+  const states = new Map(
+    await Promise.all(policies.map(async (p) => [p.id, await svc.budgets.state(p, now)] as const)),
+  );
+  const counters = checkCountersMatchLedger(policies, spend, (p) => states.get(p.id)!, now);
+  const reservations = checkReservations(pending, await svc.budgets.counters.openReservations(), now);
   const checks: AuditCheck[] = [
     attribution,
     caps,

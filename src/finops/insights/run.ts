@@ -16,7 +16,9 @@ export async function runInsights(svc: Services, req: InsightsRequest): Promise<
   const fromMs = now - req.windowMs;
   const rows: CallRecord[] = [];
   for await (const row of svc.store.ledger.iterateSettledSince(fromMs)) rows.push(row);
-  const budgets = svc.budgets.policies().map((policy) => ({ policy, state: svc.budgets.state(policy, now) }));
+  const budgets = await Promise.all(
+    svc.budgets.policies().map(async (policy) => ({ policy, state: await svc.budgets.state(policy, now) })),
+  );
   return computeInsights(rows, budgets, {
     ...DEFAULT_INSIGHT_LIMITS,
     limit: req.limit ?? DEFAULT_INSIGHT_LIMITS.limit,

@@ -444,8 +444,8 @@ export function adminRoutes(svc: Services): Route[] {
     return { ...created, budget };
   };
 
-  const statusOf = (p: BudgetPolicy) => ({
-    ...budgetStatusView(p, svc.budgets.state(p, now())),
+  const statusOf = async (p: BudgetPolicy) => ({
+    ...budgetStatusView(p, await svc.budgets.state(p, now())),
     source: configBudgetIds().has(p.id) ? 'config' : 'api',
   });
 
@@ -522,7 +522,11 @@ export function adminRoutes(svc: Services): Route[] {
       '/admin/v1/keys',
       async (req, res) => {
         const { key, secret, budget } = await createKey(await jsonBody(svc, req, keyBody));
-        sendJson(res, 201, { ...publicKey(key), key: secret, budget: budget ? statusOf(budget) : null });
+        sendJson(res, 201, {
+          ...publicKey(key),
+          key: secret,
+          budget: budget ? await statusOf(budget) : null,
+        });
       },
     ],
     [
@@ -575,14 +579,15 @@ export function adminRoutes(svc: Services): Route[] {
     [
       'GET',
       '/admin/v1/budgets',
-      async (_req, res) => sendJson(res, 200, { data: svc.budgets.policies().map(statusOf) }),
+      async (_req, res) =>
+        sendJson(res, 200, { data: await Promise.all(svc.budgets.policies().map(statusOf)) }),
     ],
     [
       'POST',
       '/admin/v1/budgets',
       async (req, res) => {
         const spec = await jsonBody(svc, req, budgetSchema);
-        sendJson(res, 201, statusOf(await saveBudget(spec, true)));
+        sendJson(res, 201, await statusOf(await saveBudget(spec, true)));
       },
     ],
     [
@@ -591,7 +596,7 @@ export function adminRoutes(svc: Services): Route[] {
       async (_req, res, p) => {
         const policy = svc.budgets.get(p.id ?? '');
         if (!policy) return raise(denial('not_found', `budget '${p.id}' does not exist`));
-        sendJson(res, 200, statusOf(policy));
+        sendJson(res, 200, await statusOf(policy));
       },
     ],
     [
@@ -613,7 +618,7 @@ export function adminRoutes(svc: Services): Route[] {
           const issues = formatZodIssues(merged.error);
           raise(denial('invalid_request', issues.join('; '), { param: issues[0]?.split(':')[0] ?? null }));
         }
-        sendJson(res, 200, statusOf(await saveBudget((merged as { data: RawBudget }).data, false)));
+        sendJson(res, 200, await statusOf(await saveBudget((merged as { data: RawBudget }).data, false)));
       },
     ],
     [
