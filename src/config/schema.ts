@@ -171,9 +171,22 @@ export const configSchema = z
       .strict()
       .default({ host: '127.0.0.1', port: 4000, max_body_bytes: 4 * 1024 * 1024 }),
     storage: z
-      .object({ sqlite: z.string().default('tollgate.db') })
+      .object({
+        /** Embedded mode's database; in cluster mode this replica's local file (alerts, idempotency). */
+        sqlite: z.string().default('tollgate.db'),
+        /** Cluster mode: both set. Counters and rate limits in Redis, config, keys and ledger in PostgreSQL. */
+        redis: z.string().optional(),
+        redis_prefix: z.string().min(1).max(64).default('tollgate'),
+        postgres: z.string().optional(),
+        postgres_schema: z.string().optional(),
+        /** Where ledger rows wait while PostgreSQL is unreachable (one file per replica). */
+        spool: z.string().default('tollgate-ledger.spool'),
+      })
       .strict()
-      .default({ sqlite: 'tollgate.db' }),
+      .refine((s) => (s.redis === undefined) === (s.postgres === undefined), {
+        message: 'cluster mode needs both storage.redis and storage.postgres',
+      })
+      .prefault({}),
     ledger: z
       .object({
         /** A pending row older than this at startup belongs to a dead process: settle at reserved. */

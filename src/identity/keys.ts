@@ -34,12 +34,13 @@ export class KeyService {
     private readonly clock: () => number,
   ) {}
 
+  /** (Re)reads every key; the maps are swapped whole, so calls never see a half-loaded set. */
   async load(): Promise<void> {
-    this.byHash.clear();
-    this.byId.clear();
-    this.retired.clear();
-    for (const k of await this.store.listKeys({ includeRevoked: true })) this.remember(k);
-    for (const r of await this.store.listRetiredSecrets()) this.retired.set(r.hash, r);
+    const keys = await this.store.listKeys({ includeRevoked: true });
+    const retired = await this.store.listRetiredSecrets();
+    this.byHash = new Map(keys.map((k) => [k.hash, k]));
+    this.byId = new Map(keys.map((k) => [k.id, k]));
+    this.retired = new Map(retired.map((r) => [r.hash, r]));
   }
 
   authenticate(secret: string | null): Result<KeyRecord> {

@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { type Logger, pino } from 'pino';
 import { AlertDispatcher } from '../alerts/dispatcher.ts';
 import { BudgetService } from '../budget/service.ts';
-import type { BudgetPolicy } from '../budget/types.ts';
+import type { AsyncBudgetCounters, BudgetPolicy } from '../budget/types.ts';
 import { currentWindow } from '../budget/windows.ts';
 import { budgetFromRaw, type CompiledConfig, compileConfig } from '../config/compile.ts';
 import type { RawConfig } from '../config/schema.ts';
@@ -12,7 +12,7 @@ import { exportSchedulerFor } from '../finops/export/wiring.ts';
 import { LoopGuard } from '../guardrails/loopGuard.ts';
 import { IdempotencyService } from '../idempotency/service.ts';
 import { KeyService } from '../identity/keys.ts';
-import type { CallIdentity } from '../identity/types.ts';
+import { identityOfRow, settledAmountOf } from '../ledger/replay.ts';
 import type { CallRecord } from '../ledger/types.ts';
 import { LedgerWriter } from '../ledger/writer.ts';
 import { buildPriceTable } from '../pricing/priceTable.ts';
@@ -27,6 +27,7 @@ import { DeferredCloses } from '../store/redis/deferredCloses.ts';
 import { fromSync, fromSyncRateLimits } from '../store/redis/fromSync.ts';
 import { openSqliteStore } from '../store/sqlite/index.ts';
 import { createTelemetry, LOG_REDACT_PATHS, type TelemetryExporters } from '../telemetry/index.ts';
+import { openClusterStores, seedCounters } from './cluster.ts';
 import { sendError } from './http.ts';
 import { Router } from './router.ts';
 import { adminRoutes } from './routes/admin.ts';
@@ -77,13 +78,17 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway & { re
   const clock = opts.clock ?? Date.now;
   const log =
     opts.logger ?? pino({ level: process.env.TOLLGATE_LOG_LEVEL ?? 'info', redact: LOG_REDACT_PATHS });
-  const store = openSqliteStore(opts.dbFile ?? config.raw.storage.sqlite, {
-    onError: (message) => log.error(message),
-  });
+  const leaseMs = config.raw.ledger.lease_ms;
+  const cluster = config.raw.storage.redis
+    ? await openClusterStores(config, opts.dbFile ?? config.raw.storage.sqlite, log)
+    : null;
+  const store =
+    cluster?.store ??
+    openSqliteStore(opts.dbFile ?? config.raw.storage.sqlite, { onError: (message) => log.error(message) });
   try {
     const policies = await seedStore(store, config, clock());
-    const leaseMs = config.raw.ledger.lease_ms;
-    const counters = fromSync(new MemoryBudgetCounters(), { leaseMs });
+    const counters: AsyncBudgetCounters =
+      cluster?.counters ?? fromSync(new MemoryBudgetCounters(), { leaseMs });
     const budgets = new BudgetService(counters, policies);
     const ledger = new LedgerWriter(store.ledger, (err) => log.error({ err }, 'ledger write failed'));
     const keys = new KeyService(store.entities, clock);
@@ -112,7 +117,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway & { re
       queue: new BudgetQueue(config.raw.routing.queue),
       alerts: new AlertDispatcher(config.raw.alerts, store.alerts, clock, log),
       rateLimits: new RateLimitIndex(config.rateLimits),
-      rateLimiter: fromSyncRateLimits(new RateLimiter(), { leaseMs }),
+      rateLimiter: cluster?.rateLimiter ?? fromSyncRateLimits(new RateLimiter(), { leaseMs }),
       closes: new DeferredCloses(counters, {
         maxAgeMs: leaseMs,
         clock,
@@ -122,7 +127,21 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway & { re
       runaway: new RunawayDetector(config.runaway),
       telemetry: createTelemetry({ config: config.raw.telemetry, log, exporters: opts.telemetryExporters }),
     };
-    const recovery = await recoverLedger(services);
+    // Embedded: this process owns the ledger, so pending rows are orphans. Cluster: other
+    // replicas own theirs; Redis holds the reservations and its reaper settles expired leases.
+    const recovery = cluster ? { orphanedSettled: 0, replayedRows: 0 } : await recoverLedger(services);
+    if (cluster) {
+      const clusterServices = {
+        budgets,
+        keys,
+        store,
+        clock,
+        log,
+        reloadPolicies: async () => budgets.replacePolicies(await policiesInForce(store, config)),
+      };
+      if (!(await cluster.counters.isSeeded())) await seedCounters(clusterServices, cluster.counters);
+      cluster.start(clusterServices);
+    }
     const router = new Router([
       ...healthRoutes(services),
       ...openAiRoutes(services),
@@ -233,37 +252,18 @@ async function seedStore(store: Store, config: CompiledConfig, now: number): Pro
       updatedAt: now,
     });
   }
+  return policiesInForce(store, config);
+}
+
+/** Config budgets plus those created through the admin API (stored), as policies. */
+async function policiesInForce(store: Store, config: CompiledConfig): Promise<BudgetPolicy[]> {
+  const configIds = new Set(config.raw.budgets.map((b) => b.id));
   const apiPolicies: BudgetPolicy[] = [];
-  for (const b of stored) {
+  for (const b of await store.entities.listBudgets()) {
     if (b.source !== 'api' || configIds.has(b.id)) continue;
     apiPolicies.push(budgetFromRaw(b.spec));
   }
   return [...config.policies, ...apiPolicies];
-}
-
-export function identityOfRow(r: CallRecord): CallIdentity {
-  return {
-    keyId: r.keyId,
-    org: r.org,
-    team: r.team,
-    project: r.project,
-    env: r.env,
-    costCenter: r.costCenter,
-    user: r.user,
-    feature: r.feature,
-    model: r.modelUsed,
-    provider: r.provider,
-  };
-}
-
-/** Tokens and requests a settled row counts for, the same rule `settle` applies live. */
-export function settledAmountOf(r: CallRecord) {
-  if (r.status === 'denied' || r.usageSource === 'none') return { nanos: r.cost, tokens: 0, requests: 0 };
-  const tokens =
-    r.usageSource === 'reserved'
-      ? r.reservedTokens
-      : r.inputTokens + r.outputTokens + r.cacheReadTokens + r.cacheWriteTokens;
-  return { nanos: r.cost, tokens, requests: 1 };
 }
 
 /**

@@ -1,8 +1,8 @@
 import { addInto, isZeroAmount, zeroAmount } from '../../budget/amount.ts';
 import { compilePolicies } from '../../budget/matcher.ts';
 import type { Amount, BudgetPolicy } from '../../budget/types.ts';
+import { identityOfRow, settledAmountOf } from '../../ledger/replay.ts';
 import type { CallRecord } from '../../ledger/types.ts';
-import { identityOfRow, settledAmountOf } from '../../server/gateway.ts';
 
 /** A settled row and what it counts for against a budget — the rule startup replay applies. */
 export interface SpendRow {

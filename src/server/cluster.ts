@@ -1,0 +1,188 @@
+import type { Logger } from 'pino';
+import type { BudgetService } from '../budget/service.ts';
+import type { AsyncBudgetCounters, BudgetPolicy } from '../budget/types.ts';
+import { currentWindow } from '../budget/windows.ts';
+import type { CompiledConfig } from '../config/compile.ts';
+import type { KeyService } from '../identity/keys.ts';
+import { identityOfRow as identityOf, settledAmountOf as settledAmount } from '../ledger/replay.ts';
+import type { CallRecord } from '../ledger/types.ts';
+import type { Store } from '../store/interface.ts';
+import { openPostgresStore } from '../store/postgres/index.ts';
+import { RedisBudgetCounters } from '../store/redis/budgetCounters.ts';
+import { createCountersClient, waitUntilReady } from '../store/redis/client.ts';
+import { RedisRateLimiter } from '../store/redis/rateLimiter.ts';
+import type { AsyncRateLimits } from '../store/redis/types.ts';
+import { SpoolingLedgerStore } from '../store/spool/spoolingLedger.ts';
+import { openSqliteStore } from '../store/sqlite/index.ts';
+
+/**
+ * Cluster mode (DESIGN.md "Storage and scale"): counters, reservations and rate limits in Redis
+ * (shared by every replica), config, keys and the ledger in PostgreSQL (rows spooled to local
+ * disk while it is unreachable). Alert and idempotency records stay in a per-replica SQLite file
+ * for now (see README: alerts may fire once per replica, idempotent replays are per replica).
+ */
+export interface ClusterStores {
+  store: Store;
+  counters: RedisBudgetCounters;
+  rateLimiter: AsyncRateLimits;
+  /** Background work: lease reapers, config and key refresh. */
+  start(svc: ClusterServices): void;
+  close(): Promise<void>;
+}
+
+interface ClusterServices {
+  budgets: BudgetService;
+  keys: KeyService;
+  store: Store;
+  clock: () => number;
+  log: Logger;
+  reloadPolicies: () => Promise<void>;
+}
+
+export async function openClusterStores(
+  config: CompiledConfig,
+  localSqlite: string,
+  log: Logger,
+): Promise<ClusterStores> {
+  const storage = config.raw.storage;
+  if (!storage.redis || !storage.postgres)
+    throw new Error('cluster mode needs storage.redis and storage.postgres');
+  const leaseMs = config.raw.ledger.lease_ms;
+  const redis = createCountersClient(storage.redis);
+  redis.on('error', (err) => log.warn({ err: err.message }, 'redis connection error'));
+  await waitUntilReady(redis, 10_000);
+  const pg = await openPostgresStore(storage.postgres, {
+    schema: storage.postgres_schema,
+    onError: (message) => log.error(message),
+  });
+  const ledger = await SpoolingLedgerStore.open(pg.ledger, {
+    path: storage.spool,
+    onError: (message, err) => log.warn({ err }, message),
+  });
+  const local = openSqliteStore(localSqlite, { onError: (message) => log.error(message) });
+  const counters = new RedisBudgetCounters(redis, { prefix: `${storage.redis_prefix}:{budgets}`, leaseMs });
+  const rateLimiter = new RedisRateLimiter(redis, {
+    prefix: `${storage.redis_prefix}:{ratelimits}`,
+    leaseMs,
+  });
+  const timers: NodeJS.Timeout[] = [];
+  const store: Store = {
+    entities: pg.entities,
+    ledger,
+    alerts: local.alerts,
+    idempotency: local.idempotency,
+    async close() {
+      for (const t of timers) clearInterval(t);
+      await ledger.close();
+      await pg.close();
+      await local.close();
+      redis.disconnect();
+    },
+  };
+  return {
+    store,
+    counters,
+    rateLimiter,
+    start(svc) {
+      const every = (ms: number, job: () => Promise<void>) => {
+        let running = false;
+        const t = setInterval(() => {
+          if (running) return;
+          running = true;
+          job()
+            .catch((err: unknown) => svc.log.warn({ err }, 'cluster background job failed'))
+            .finally(() => {
+              running = false;
+            });
+        }, ms);
+        t.unref();
+        timers.push(t);
+      };
+      // Revocations and config changes made on another replica reach this one within a second.
+      every(1_000, async () => {
+        await svc.keys.load();
+        await svc.reloadPolicies();
+      });
+      every(1_000, () => reapExpired(svc, counters, rateLimiter));
+      // Redis restarted empty: rebuild its counters from the ledger (one replica does it).
+      every(2_000, async () => {
+        if (!(await counters.isSeeded())) await seedCounters(svc, counters);
+      });
+    },
+    close: () => store.close(),
+  };
+}
+
+/**
+ * Rebuilds Redis's counters from the ledger: open reservations of calls still running (pending
+ * rows, with their lease) first, then the settled spend of every window in force. Pending first:
+ * a row that settles meanwhile is then counted twice (safe), never missed.
+ */
+export async function seedCounters(svc: ClusterServices, counters: RedisBudgetCounters): Promise<void> {
+  const policies = svc.budgets.policies();
+  for (let tries = 0; tries < 100; tries++) {
+    const outcome = await counters.seed(async (sink) => {
+      for (const row of await svc.store.ledger.pendingRows()) {
+        const lines = svc.budgets
+          .match(identityOf(row))
+          .map((policy) => ({
+            policy,
+            amount: { nanos: row.reserved, tokens: row.reservedTokens, requests: 1 },
+          }));
+        await sink.restoreReservation(
+          `${row.callId}#${row.attempt}`,
+          lines,
+          row.tsStart,
+          row.leaseUntil ?? row.tsStart,
+        );
+      }
+      if (policies.length === 0) return;
+      const now = svc.clock();
+      const from = Math.min(...policies.map((p) => windowStart(p, now)));
+      for await (const row of svc.store.ledger.iterateSettledSince(from)) {
+        const amount = settledAmount(row);
+        if (amount.nanos === 0 && amount.tokens === 0 && amount.requests === 0) continue;
+        for (const policy of svc.budgets.match(identityOf(row)))
+          await sink.addSpent(policy, amount, row.tsStart);
+      }
+    });
+    if (outcome !== 'busy') return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error('another replica has been rebuilding the counters for too long');
+}
+
+/**
+ * A replica that died holding reservations: past their lease they are settled at the reserved
+ * amount (the worst case, never less than what ran) and their ledger rows say so.
+ */
+async function reapExpired(
+  svc: ClusterServices,
+  counters: AsyncBudgetCounters,
+  rateLimiter: AsyncRateLimits,
+): Promise<void> {
+  const now = svc.clock();
+  await rateLimiter.reap(now);
+  const reaped = await counters.reap(now);
+  if (reaped.length === 0) return;
+  const ids = new Set(reaped.map((r) => r.reservationId));
+  const rows = (await svc.store.ledger.pendingRows()).filter((r) => ids.has(`${r.callId}#${r.attempt}`));
+  await svc.store.ledger.writeBatch(
+    rows.map(
+      (r): CallRecord => ({
+        ...r,
+        status: 'orphaned',
+        usageSource: 'reserved',
+        cost: r.reserved,
+        tsEnd: now,
+        leaseUntil: null,
+        flags: 'orphaned_settled_at_reserved',
+      }),
+    ),
+  );
+  svc.log.warn({ reaped: reaped.length }, 'reservations past their lease settled at reserved');
+}
+
+function windowStart(p: BudgetPolicy, now: number): number {
+  return currentWindow(p.window, now).startMs;
+}
