@@ -123,12 +123,10 @@ export async function seedCounters(svc: ClusterServices, counters: RedisBudgetCo
   for (let tries = 0; tries < 100; tries++) {
     const outcome = await counters.seed(async (sink) => {
       for (const row of await svc.store.ledger.pendingRows()) {
-        const lines = svc.budgets
-          .match(identityOf(row))
-          .map((policy) => ({
-            policy,
-            amount: { nanos: row.reserved, tokens: row.reservedTokens, requests: 1 },
-          }));
+        const lines = svc.budgets.match(identityOf(row)).map((policy) => ({
+          policy,
+          amount: { nanos: row.reserved, tokens: row.reservedTokens, requests: 1 },
+        }));
         await sink.restoreReservation(
           `${row.callId}#${row.attempt}`,
           lines,
