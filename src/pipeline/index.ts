@@ -348,11 +348,12 @@ async function runAttempt(
   const leg = chooseLeg(ingress, target);
   let closed = false;
   let trace: AttemptTrace | undefined; // telemetry
+  let finishReasons: readonly string[] = []; // telemetry
   const close = (final: CallRecord) => {
     if (closed) return;
     closed = true;
     svc.ledger.writeFinal(final);
-    trace?.end(final); // telemetry
+    trace?.end(final, { finishReasons }); // telemetry
     svc.telemetry.recordFinal(final, ctx.body); // telemetry
   };
   const none: Settlement = { usage: emptyUsage(), usageSource: 'none', cost: 0 };
@@ -405,6 +406,7 @@ async function runAttempt(
       clock: svc.clock,
       capture: streamed ? (chunk) => streamed.push(chunk) : undefined,
     });
+    finishReasons = outcome.finishReasons; // telemetry
     const settlement = measure(outcome, est, target);
     await settle(svc.closes, reservation, settlement);
     noteSettled(svc, ctx, reservation, settlement.cost);
@@ -584,7 +586,7 @@ function settledTokens(s: Settlement): number {
 }
 
 function failedBeforeSend(d: Denial): UpstreamOutcome {
-  return { kind: 'failed', denial: d, generatedText: '', ttftMs: null, responded: false };
+  return { kind: 'failed', denial: d, generatedText: '', ttftMs: null, responded: false, finishReasons: [] };
 }
 
 function emptyUsage(): Settlement['usage'] {

@@ -10,8 +10,11 @@ export interface Exchange {
   request: UpstreamRequest;
   /** For streams: provider bytes in, client bytes out, metered. */
   meter(): StreamMeter;
-  /** For JSON answers: the usage, and the body to send (null: send the provider's bytes unchanged). */
-  fromJson(json: unknown): { usage: Usage | null; body: Buffer | null };
+  /**
+   * For JSON answers: the usage, why the model stopped (per choice, in the provider's words;
+   * empty when unknown), and the body to send (null: send the provider's bytes unchanged).
+   */
+  fromJson(json: unknown): { usage: Usage | null; finishReasons: string[]; body: Buffer | null };
 }
 
 export type Leg = 'native' | 'translated';
@@ -42,7 +45,11 @@ export async function buildExchange(
     return {
       request: await adapter.request(ingress.dialect, provider, model, body, opts),
       meter: () => adapter.createStreamMeter(ingress.dialect, opts),
-      fromJson: (json) => ({ usage: adapter.usageFromJson(ingress.dialect, json), body: null }),
+      fromJson: (json) => ({
+        usage: adapter.usageFromJson(ingress.dialect, json),
+        finishReasons: adapter.finishReasonsFromJson?.(ingress.dialect, json) ?? [],
+        body: null,
+      }),
     };
   }
   const canonical = ingress.toCanonical?.(body) ?? body;
@@ -56,9 +63,10 @@ export async function buildExchange(
           ingress.streamError(denial('upstream_error', `Provider ${provider.id} stream failed: ${why}`)),
       ),
     fromJson: (json) => {
-      const { completion, usage } = adapter.canonical.fromJson(json);
+      const { completion, usage, finishReasons } = adapter.canonical.fromJson(json);
       return {
         usage,
+        finishReasons: finishReasons ?? [],
         body: Buffer.from(JSON.stringify(ingress.fromCanonical(completion, usage, encoderContext))),
       };
     },
@@ -107,6 +115,10 @@ class TranslatingMeter implements StreamMeter {
 
   streamError(): string | null {
     return this.decoder.streamError();
+  }
+
+  finishReasons(): string[] {
+    return this.decoder.finishReasons?.() ?? [];
   }
 
   private encode(chunks: ReturnType<StreamDecoder['push']>, tail: string): Buffer | null {

@@ -5,14 +5,36 @@ import { type Denial, denial } from '../errors.ts';
 import type { Usage } from '../pricing/types.ts';
 import { dispatchBuffered } from '../providers/bufferedCall.ts';
 import type { UpstreamClients } from '../providers/http.ts';
+import type { StreamMeter } from '../providers/types.ts';
 import type { Target } from './context.ts';
 import type { Exchange } from './route.ts';
 
+/** `finishReasons`: why the model stopped, per choice, in the provider's words; empty when unknown. */
 export type UpstreamOutcome =
-  | { kind: 'ok'; usage: Usage | null; generatedText: string; ttftMs: number | null; json: Buffer | null }
+  | {
+      kind: 'ok';
+      usage: Usage | null;
+      generatedText: string;
+      ttftMs: number | null;
+      json: Buffer | null;
+      finishReasons: string[];
+    }
   /** The upstream failed or sent something unusable; `generatedText` is what it produced before. */
-  | { kind: 'failed'; denial: Denial; generatedText: string; ttftMs: number | null; responded: boolean }
-  | { kind: 'client_aborted'; usage: Usage | null; generatedText: string; ttftMs: number | null };
+  | {
+      kind: 'failed';
+      denial: Denial;
+      generatedText: string;
+      ttftMs: number | null;
+      responded: boolean;
+      finishReasons: string[];
+    }
+  | {
+      kind: 'client_aborted';
+      usage: Usage | null;
+      generatedText: string;
+      ttftMs: number | null;
+      finishReasons: string[];
+    };
 
 export interface ForwardInput {
   clients: UpstreamClients;
@@ -94,6 +116,7 @@ async function forwardBuffered(input: ForwardInput): Promise<UpstreamOutcome> {
         generatedText: '',
         ttftMs,
         responded: false,
+        finishReasons: [],
       };
     }
     let parsed: unknown;
@@ -110,18 +133,28 @@ async function forwardBuffered(input: ForwardInput): Promise<UpstreamOutcome> {
         generatedText: '',
         ttftMs,
         responded: false,
+        finishReasons: [],
       };
     }
     const answer = input.exchange.fromJson(parsed);
-    return { kind: 'ok', usage: answer.usage, generatedText: '', ttftMs, json: answer.body ?? upstream.body };
+    return {
+      kind: 'ok',
+      usage: answer.usage,
+      generatedText: '',
+      ttftMs,
+      json: answer.body ?? upstream.body,
+      finishReasons: answer.finishReasons,
+    };
   } catch (err) {
-    if (clientGone) return { kind: 'client_aborted', usage: null, generatedText: '', ttftMs: null };
+    if (clientGone)
+      return { kind: 'client_aborted', usage: null, generatedText: '', ttftMs: null, finishReasons: [] };
     return {
       kind: 'failed',
       denial: transportDenial(input, err, timedOut),
       generatedText: '',
       ttftMs: null,
       responded: false,
+      finishReasons: [],
     };
   } finally {
     clearTimeout(overall);
@@ -160,6 +193,7 @@ async function forwardStream(input: ForwardInput): Promise<UpstreamOutcome> {
         generatedText: '',
         ttftMs,
         responded,
+        finishReasons: [],
       };
     }
     res.writeHead(200, {
@@ -179,7 +213,13 @@ async function forwardStream(input: ForwardInput): Promise<UpstreamOutcome> {
       if (clientGone) break;
     }
     if (clientGone) {
-      return { kind: 'client_aborted', usage: meter.usage(), generatedText: meter.generatedText(), ttftMs };
+      return {
+        kind: 'client_aborted',
+        usage: meter.usage(),
+        generatedText: meter.generatedText(),
+        ttftMs,
+        finishReasons: finishReasonsOf(meter),
+      };
     }
     const rest = meter.end();
     if (rest) {
@@ -193,20 +233,40 @@ async function forwardStream(input: ForwardInput): Promise<UpstreamOutcome> {
       // The provider already put its own error event in the stream; only a silent cut needs ours.
       if (streamError === null) endStreamWithError(res, input.streamErrorEvent(d));
       else res.end();
-      return { kind: 'failed', denial: d, generatedText: meter.generatedText(), ttftMs, responded };
+      return {
+        kind: 'failed',
+        denial: d,
+        generatedText: meter.generatedText(),
+        ttftMs,
+        responded,
+        finishReasons: finishReasonsOf(meter),
+      };
     }
     res.end();
-    return { kind: 'ok', usage: meter.usage(), generatedText: meter.generatedText(), ttftMs, json: null };
+    return {
+      kind: 'ok',
+      usage: meter.usage(),
+      generatedText: meter.generatedText(),
+      ttftMs,
+      json: null,
+      finishReasons: finishReasonsOf(meter),
+    };
   } catch (err) {
     const generatedText = meter.generatedText();
-    if (clientGone) return { kind: 'client_aborted', usage: meter.usage(), generatedText, ttftMs };
+    const finishReasons = finishReasonsOf(meter);
+    if (clientGone)
+      return { kind: 'client_aborted', usage: meter.usage(), generatedText, ttftMs, finishReasons };
     const d = transportDenial(input, err, timedOut);
     if (responded) endStreamWithError(res, input.streamErrorEvent(d));
-    return { kind: 'failed', denial: d, generatedText, ttftMs, responded };
+    return { kind: 'failed', denial: d, generatedText, ttftMs, responded, finishReasons };
   } finally {
     clearTimeout(overall);
     res.off('close', onClose);
   }
+}
+
+function finishReasonsOf(meter: StreamMeter): string[] {
+  return meter.finishReasons?.() ?? [];
 }
 
 /** A connection-level failure (no HTTP answer): a timeout of ours or undici's, or a network error. */

@@ -35,6 +35,12 @@ export interface StreamMeter {
   completed(): boolean;
   /** Error event the provider sent inside a 200 stream, if any. */
   streamError(): string | null;
+  /**
+   * Optional: why the model stopped, one entry per choice, in the provider's own words (OpenAI
+   * `finish_reason`, Anthropic `stop_reason`, …); empty until the stream said. Read only from
+   * events the meter parses anyway, so it costs nothing on the hot path.
+   */
+  finishReasons?(): string[];
 }
 
 /** An OpenAI `chat.completion` object: the canonical response. */
@@ -52,6 +58,8 @@ export interface StreamDecoder {
   generatedText(): string;
   completed(): boolean;
   streamError(): string | null;
+  /** Optional: as StreamMeter's, in the provider's own words (not the canonical finish_reason). */
+  finishReasons?(): string[];
 }
 
 /** The provider side of a translated call: canonical chat in, canonical chat out. */
@@ -62,7 +70,12 @@ export interface CanonicalCodec {
     body: CanonicalRequest,
     opts: CallOptions,
   ): UpstreamRequest | Promise<UpstreamRequest>;
-  fromJson(body: unknown): { completion: CanonicalCompletion; usage: Usage | null };
+  /** `finishReasons`: as `ProviderAdapter.finishReasonsFromJson`, the provider's own words. */
+  fromJson(body: unknown): {
+    completion: CanonicalCompletion;
+    usage: Usage | null;
+    finishReasons?: string[];
+  };
   createDecoder(opts: CallOptions): StreamDecoder;
 }
 
@@ -81,6 +94,11 @@ export interface ProviderAdapter {
   ): UpstreamRequest | Promise<UpstreamRequest>;
   /** Usage from a JSON response in `dialect`; null when the body has none. */
   usageFromJson(dialect: Dialect, body: unknown): Usage | null;
+  /**
+   * Optional: why the model stopped, one entry per choice, in the provider's own words, from a
+   * JSON response in `dialect` (already parsed); empty when the body says nothing (embeddings).
+   */
+  finishReasonsFromJson?(dialect: Dialect, body: unknown): string[];
   /**
    * Optional: raises the ingress's input estimate (an o200k upper bound) to an upper bound of
    * what this provider counts, when its tokenizer is coarser or it adds a hidden prompt (e.g. a

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import {
   budgetDecision,
   errorType,
+  finishReasonAttributes,
   operationName,
   providerName,
   serverEndpoint,
@@ -65,6 +66,15 @@ describe('attributes', () => {
     expect(a['tollgate.cost_center']).toBe('CC-1');
     expect('tollgate.request_id' in a).toBe(false);
     expect('tollgate.route' in a).toBe(false);
+  });
+
+  it('gen_ai.response.finish_reasons as the provider said them, absent when it said none', () => {
+    expect(finishReasonAttributes(['end_turn'])).toEqual({ 'gen_ai.response.finish_reasons': ['end_turn'] });
+    expect(finishReasonAttributes(['stop', 'length'])).toEqual({
+      'gen_ai.response.finish_reasons': ['stop', 'length'],
+    });
+    expect(finishReasonAttributes([])).toEqual({});
+    expect(finishReasonAttributes(undefined)).toEqual({});
   });
 
   it('error.type from the error code, none for success', () => {

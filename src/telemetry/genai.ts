@@ -12,6 +12,7 @@ export const GEN_AI = {
   providerName: 'gen_ai.provider.name',
   requestModel: 'gen_ai.request.model',
   responseModel: 'gen_ai.response.model',
+  finishReasons: 'gen_ai.response.finish_reasons',
   inputTokens: 'gen_ai.usage.input_tokens',
   outputTokens: 'gen_ai.usage.output_tokens',
   cacheReadInputTokens: 'gen_ai.usage.cache_read.input_tokens',
@@ -131,6 +132,14 @@ export function usageAttributes(row: CallRecord): Attributes {
     [GEN_AI.cacheCreationInputTokens]: row.cacheWriteTokens,
     [GEN_AI.reasoningOutputTokens]: row.reasoningTokens,
   };
+}
+
+/**
+ * `gen_ai.response.finish_reasons`: the provider's own reasons, one per choice (the conventions
+ * want them as the provider reports them); absent when the provider said none.
+ */
+export function finishReasonAttributes(reasons: readonly string[] | undefined): Attributes {
+  return reasons && reasons.length > 0 ? { [GEN_AI.finishReasons]: [...reasons] } : {};
 }
 
 /** `error.type` of a final row that did not succeed; null for a success. */

@@ -5,11 +5,18 @@ import { AccessLog } from './accessLog.ts';
 import type { TelemetryConfig } from './config.ts';
 import { OtelPipeline, type TelemetryExporters } from './otel.ts';
 import { PrometheusMetrics } from './prometheus.ts';
-import type { AttemptInfo, AttemptTrace, Telemetry } from './types.ts';
+import type { AttemptEnd, AttemptInfo, AttemptTrace, Telemetry } from './types.ts';
 
 export { LOG_REDACT_PATHS } from './accessLog.ts';
 export type { TelemetryExporters } from './otel.ts';
-export type { AttemptInfo, AttemptTrace, LiveState, PrometheusExposition, Telemetry } from './types.ts';
+export type {
+  AttemptEnd,
+  AttemptInfo,
+  AttemptTrace,
+  LiveState,
+  PrometheusExposition,
+  Telemetry,
+} from './types.ts';
 
 export interface TelemetryOptions {
   config: TelemetryConfig;
@@ -40,11 +47,11 @@ export function createTelemetry(opts: TelemetryOptions): Telemetry {
       let ended = false;
       return {
         upstreamHeaders: attempt ? attempt.headers : NO_HEADERS,
-        end(row: CallRecord) {
+        end(row: CallRecord, info?: AttemptEnd) {
           if (ended) return;
           ended = true;
           prom?.attemptEnded(reserved);
-          attempt?.end(row);
+          attempt?.end(row, info);
         },
       };
     },

@@ -28,6 +28,7 @@ import type { CallRecord } from '../ledger/types.ts';
 import type { TelemetryConfig } from './config.ts';
 import {
   errorType,
+  finishReasonAttributes,
   GEN_AI,
   genAiInputTokens,
   hasUsage,
@@ -40,7 +41,7 @@ import {
   tollgateAttributes,
   usageAttributes,
 } from './genai.ts';
-import type { AttemptInfo } from './types.ts';
+import type { AttemptEnd, AttemptInfo } from './types.ts';
 
 /** Test-only: where spans and OTel metrics go instead of (or without) an OTLP endpoint. */
 export interface TelemetryExporters {
@@ -53,7 +54,7 @@ export interface TelemetryExporters {
 /** One attempt's CLIENT span (null when tracing is off) and what its metrics are labelled with. */
 export interface OtelAttempt {
   headers: Record<string, string>;
-  end(row: CallRecord): void;
+  end(row: CallRecord, info?: AttemptEnd): void;
 }
 
 interface Instruments {
@@ -164,12 +165,13 @@ export class OtelPipeline {
     const startedAt = performance.now();
     return {
       headers,
-      end: (row) => {
+      end: (row, info) => {
         const seconds = (performance.now() - startedAt) / 1000;
         const failure = errorType(row);
         if (span) {
           span.setAttributes({
             [GEN_AI.responseModel]: model,
+            ...finishReasonAttributes(info?.finishReasons),
             ...usageAttributes(row),
             ...tollgateAttributes(row),
           });

@@ -15,12 +15,18 @@ export interface AttemptInfo {
   clientHeaders: IncomingHttpHeaders;
 }
 
+/** What the provider said about an attempt that the ledger row does not keep. */
+export interface AttemptEnd {
+  /** Why the model stopped, one per choice, in the provider's words; empty when unknown. */
+  finishReasons?: readonly string[];
+}
+
 /** One upstream attempt under observation, from just before the call until settlement. */
 export interface AttemptTrace {
   /** Headers for the upstream request: the W3C `traceparent` of the attempt's CLIENT span. */
   readonly upstreamHeaders: Readonly<Record<string, string>>;
   /** Ends the attempt with its final ledger row; a second call is a no-op. */
-  end(row: CallRecord): void;
+  end(row: CallRecord, info?: AttemptEnd): void;
 }
 
 /**

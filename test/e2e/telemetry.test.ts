@@ -183,6 +183,8 @@ describe('OpenTelemetry CLIENT spans (GenAI semantic conventions)', () => {
     expectSpanMatchesRow(span!, row!, 'chat', 'openai');
     expect(span!.attributes['tollgate.feature']).toBe('search-box');
     expect(span!.attributes['tollgate.cost_center']).toBe('CC-1');
+    // The mock's own finish_reason for an answer that was not cut.
+    expect(span!.attributes['gen_ai.response.finish_reasons']).toEqual(['stop']);
     expect(span!.status.code).toBe(SpanStatusCode.UNSET);
     expect(span!.attributes['error.type']).toBeUndefined();
 
@@ -232,8 +234,35 @@ describe('OpenTelemetry CLIENT spans (GenAI semantic conventions)', () => {
     const [span] = spansOf(callId);
     expectSpanMatchesRow(span!, row!, 'chat', 'openai');
     expect(span!.attributes['tollgate.stream']).toBe(true);
+    expect(span!.attributes['gen_ai.response.finish_reasons']).toEqual(['stop']);
     expect(span!.spanContext().traceId).toBe(traceId);
     expect(String(upstreamRequestOf(span!)?.headers.traceparent).split('-')[1]).toBe(traceId);
+  });
+
+  it('gen_ai.response.finish_reasons: ["length"] when max_tokens cuts the answer, JSON and streamed', async () => {
+    // The mock writes 16 tokens unless told otherwise: a cap of 3 cuts it.
+    const body = {
+      model: 'gpt-4.1-mini',
+      max_tokens: 3,
+      messages: [{ role: 'user' as const, content: SEARCH_PROMPT }],
+    };
+    const json = await h.openai(keys.search.secret).chat.completions.create(body).withResponse();
+    expect(json.data.choices[0]?.finish_reason).toBe('length');
+    const streamed = await h
+      .openai(keys.search.secret)
+      .chat.completions.create({ ...body, stream: true })
+      .withResponse();
+    for await (const _chunk of streamed.data) {
+      // drain
+    }
+    for (const response of [json.response, streamed.response]) {
+      const callId = callIdOf(response);
+      const [row] = await rows(callId);
+      expect(row).toMatchObject({ status: 'ok', outputTokens: 3 });
+      const [span] = spansOf(callId);
+      expectSpanMatchesRow(span!, row!, 'chat', 'openai');
+      expect(span!.attributes['gen_ai.response.finish_reasons']).toEqual(['length']);
+    }
   });
 
   it('embeddings: span `embeddings <model>` with input tokens only', async () => {
@@ -248,6 +277,8 @@ describe('OpenTelemetry CLIENT spans (GenAI semantic conventions)', () => {
     const [span] = spansOf(callId);
     expectSpanMatchesRow(span!, row!, 'embeddings', 'openai');
     expect(span!.name).toBe(`embeddings ${EMBEDDING}`);
+    // Embeddings do not finish: no finish reasons rather than a made-up one.
+    expect(span!.attributes['gen_ai.response.finish_reasons']).toBeUndefined();
   });
 
   it('translated provider call (openai client → Anthropic): provider anthropic, cache tokens counted in input_tokens', async () => {
@@ -285,9 +316,32 @@ describe('OpenTelemetry CLIENT spans (GenAI semantic conventions)', () => {
     const [span] = spansOf(callId);
     expectSpanMatchesRow(span!, row!, 'chat', 'anthropic');
     expect(span!.attributes['gen_ai.usage.input_tokens']).toBe(row!.inputTokens + 8);
+    // Anthropic's own stop_reason, not the finish_reason the client was sent.
+    expect(span!.attributes['gen_ai.response.finish_reasons']).toEqual(['end_turn']);
     const sent = upstreamRequestOf(span!);
     expect(sent?.path).toBe('/v1/messages');
     expect(String(sent?.headers.traceparent).split('-')[1]).toBe(traceId);
+  });
+
+  it('translated stream (openai client → Anthropic) cut by max_tokens: the stop_reason max_tokens', async () => {
+    const { data, response } = await h
+      .openai(keys.search.secret)
+      .chat.completions.create({
+        model: SONNET,
+        max_tokens: 3,
+        stream: true,
+        messages: [{ role: 'user', content: SEARCH_PROMPT }],
+      })
+      .withResponse();
+    const finishes: Array<string | null> = [];
+    for await (const chunk of data) finishes.push(chunk.choices[0]?.finish_reason ?? null);
+    expect(finishes.filter((f) => f !== null)).toEqual(['length']);
+    const callId = callIdOf(response);
+    const [row] = await rows(callId);
+    expect(row).toMatchObject({ status: 'ok', provider: 'anthropic', stream: true, outputTokens: 3 });
+    const [span] = spansOf(callId);
+    expectSpanMatchesRow(span!, row!, 'chat', 'anthropic');
+    expect(span!.attributes['gen_ai.response.finish_reasons']).toEqual(['max_tokens']);
   });
 
   it('a failing upstream: one span per attempt, error.type and ERROR status; the retry is attempt 2', async () => {
@@ -311,6 +365,7 @@ describe('OpenTelemetry CLIENT spans (GenAI semantic conventions)', () => {
       expect(s.status.code).toBe(SpanStatusCode.ERROR);
       // No usage came back: the usage attributes are absent rather than a made-up 0.
       expect(s.attributes['gen_ai.usage.input_tokens']).toBeUndefined();
+      expect(s.attributes['gen_ai.response.finish_reasons']).toBeUndefined();
     }
     expect(first!.attributes['tollgate.attempt']).toBe(1);
     expect(second!.attributes['tollgate.attempt']).toBe(2);

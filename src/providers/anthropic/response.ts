@@ -1,4 +1,5 @@
 import type { Usage } from '../../pricing/types.ts';
+import { onlyReason } from '../finishReasons.ts';
 import type { CanonicalCompletion } from '../types.ts';
 import { finishReasonOf, openAiUsageOf, usageFromAnthropic } from './usage.ts';
 
@@ -20,12 +21,13 @@ export function argumentsOf(input: unknown): string {
 /**
  * A Message → an OpenAI `chat.completion`: text blocks as content, thinking blocks as
  * `reasoning_content`, tool_use blocks as tool_calls (Anthropic's `toolu_` ids kept, so the
- * tool results the client sends back match them), stop_reason as finish_reason. The model
- * field is left to the client-facing side. Never throws.
+ * tool results the client sends back match them), stop_reason as finish_reason (and as it is,
+ * in `finishReasons`). The model field is left to the client-facing side. Never throws.
  */
 export function completionFromMessage(body: unknown): {
   completion: CanonicalCompletion;
   usage: Usage | null;
+  finishReasons: string[];
 } {
   const root = isRecord(body) ? body : {};
   const blocks = Array.isArray(root.content) ? root.content.filter(isRecord) : [];
@@ -63,5 +65,5 @@ export function completionFromMessage(body: unknown): {
     choices: [{ index: 0, message, logprobs: null, finish_reason: finishReasonOf(root.stop_reason) }],
   };
   if (usage) completion.usage = openAiUsageOf(usage);
-  return { completion, usage };
+  return { completion, usage, finishReasons: onlyReason(root.stop_reason) };
 }

@@ -1,4 +1,5 @@
 import type { Usage } from '../../pricing/types.ts';
+import { onlyReason } from '../finishReasons.ts';
 import { parseJsonObject, type SseEvent, SseSplitter } from '../sse.ts';
 import type { CanonicalChunk, StreamDecoder, StreamMeter } from '../types.ts';
 import { argumentsOf, isRecord } from './response.ts';
@@ -48,8 +49,9 @@ function errorMessage(parsed: Json | null, fallback: string): string {
 /**
  * Reads Anthropic Messages SSE event by event. Usage comes in two halves: the input side
  * (input, cache write, cache read) in message_start, the cumulative output in each
- * message_delta — whose newer form repeats the input side too, which then wins. Block
- * starts and deltas are kept as strings (parsed only if the stream ends without usage).
+ * message_delta — whose newer form repeats the input side too, which then wins; the
+ * message_delta also says why the message stopped. Block starts and deltas are kept as
+ * strings (parsed only if the stream ends without usage).
  */
 class MessagesSseReader {
   private readonly splitter = new SseSplitter();
@@ -58,6 +60,8 @@ class MessagesSseReader {
   private cacheWrite: number | null = null;
   private cacheRead: number | null = null;
   private output: number | null = null;
+  /** message_delta's `stop_reason`, as Anthropic says it (end_turn, max_tokens, tool_use, …). */
+  stopReason: string | null = null;
   done = false;
   error: string | null = null;
 
@@ -102,6 +106,8 @@ class MessagesSseReader {
         break;
       }
       case 'message_delta': {
+        if (isRecord(parsed.delta) && typeof parsed.delta.stop_reason === 'string')
+          this.stopReason = parsed.delta.stop_reason;
         const usage = parsed.usage;
         if (isRecord(usage)) {
           this.takeInput(usage);
@@ -169,6 +175,10 @@ abstract class MessagesSseReport {
 
   generatedText(): string {
     return this.reader.generatedText();
+  }
+
+  finishReasons(): string[] {
+    return onlyReason(this.reader.stopReason);
   }
 }
 

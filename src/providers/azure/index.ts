@@ -12,6 +12,7 @@ export const azureAdapter: ProviderAdapter = {
   dialects: openAiAdapter.dialects.filter((d) => AZURE_PATHS[d] !== undefined),
   request: azureRequest,
   usageFromJson: openAiAdapter.usageFromJson,
+  finishReasonsFromJson: openAiAdapter.finishReasonsFromJson,
   createStreamMeter: openAiAdapter.createStreamMeter,
   canonical: {
     request: (provider, model, body, opts) => azureRequest('openai-chat', provider, model, body, opts),

@@ -1,4 +1,5 @@
 import { anthropicInputBound } from '../anthropic/inputBound.ts';
+import { onlyReason } from '../finishReasons.ts';
 import type { ProviderAdapter } from '../types.ts';
 import { converseRequest } from './request.ts';
 import { completionFromConverse } from './response.ts';
@@ -24,6 +25,8 @@ export const bedrockAdapter: ProviderAdapter = {
     body !== null && typeof body === 'object'
       ? usageFromConverse((body as Record<string, unknown>).usage)
       : null,
+  finishReasonsFromJson: (_dialect, body) =>
+    body !== null && typeof body === 'object' ? onlyReason((body as Record<string, unknown>).stopReason) : [],
   createStreamMeter: notNative,
   canonical: {
     request: converseRequest,

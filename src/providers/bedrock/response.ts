@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { isRecord } from '../../json.ts';
 import type { Usage } from '../../pricing/types.ts';
+import { onlyReason } from '../finishReasons.ts';
 import type { CanonicalCompletion } from '../types.ts';
 import { finishReason, openAiUsageOf, usageFromConverse } from './usage.ts';
 
@@ -21,12 +22,14 @@ function argumentsOf(input: unknown): string {
 
 /**
  * A Converse response → an OpenAI `chat.completion`: text blocks joined as the content,
- * toolUse blocks as tool_calls, reasoning as `reasoning_content`. The model field is left
- * to the client-facing side, which knows the name the client asked for. Never throws.
+ * toolUse blocks as tool_calls, reasoning as `reasoning_content`, and `stopReason` as it is
+ * in `finishReasons`. The model field is left to the client-facing side, which knows the name
+ * the client asked for. Never throws.
  */
 export function completionFromConverse(body: unknown): {
   completion: CanonicalCompletion;
   usage: Usage | null;
+  finishReasons: string[];
 } {
   const root = isRecord(body) ? body : {};
   const output = isRecord(root.output) ? root.output : {};
@@ -66,5 +69,5 @@ export function completionFromConverse(body: unknown): {
     choices: [{ index: 0, message: assistant, logprobs: null, finish_reason: finishReason(root.stopReason) }],
   };
   if (usage) completion.usage = openAiUsageOf(usage);
-  return { completion, usage };
+  return { completion, usage, finishReasons: onlyReason(root.stopReason) };
 }

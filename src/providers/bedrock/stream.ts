@@ -1,5 +1,6 @@
 import { isRecord } from '../../json.ts';
 import type { Usage } from '../../pricing/types.ts';
+import { onlyReason } from '../finishReasons.ts';
 import { parseJsonObject } from '../sse.ts';
 import type { CanonicalChunk, StreamDecoder } from '../types.ts';
 import { type EventStreamMessage, EventStreamSplitter } from './eventStream.ts';
@@ -31,6 +32,8 @@ export class ConverseStreamDecoder implements StreamDecoder {
   private readonly toolIndex = new Map<number, number>();
   private reported: Usage | null = null;
   private stopped = false;
+  /** messageStop's `stopReason`, as Bedrock says it (end_turn, max_tokens, tool_use, …). */
+  private stopReason: string | null = null;
   private error: string | null = null;
   private text = '';
 
@@ -66,6 +69,10 @@ export class ConverseStreamDecoder implements StreamDecoder {
     return this.error;
   }
 
+  finishReasons(): string[] {
+    return onlyReason(this.stopReason);
+  }
+
   private read(message: EventStreamMessage): CanonicalChunk | null {
     const kind = headerText(message, ':message-type');
     if (kind === 'exception') {
@@ -96,6 +103,7 @@ export class ConverseStreamDecoder implements StreamDecoder {
         return this.blockDelta(body);
       case 'messageStop':
         this.stopped = true;
+        if (typeof body.stopReason === 'string') this.stopReason = body.stopReason;
         return this.chunk({}, finishReason(body.stopReason));
       case 'metadata':
         this.reported = usageFromConverse(body.usage) ?? this.reported;

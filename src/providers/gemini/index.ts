@@ -1,6 +1,6 @@
 import type { ProviderAdapter } from '../types.ts';
 import { generateContentRequest } from './request.ts';
-import { completionFromGemini, isRecord } from './response.ts';
+import { completionFromGemini, geminiFinishReasons, isRecord } from './response.ts';
 import { GeminiStreamDecoder } from './stream.ts';
 import { usageFromGemini } from './usage.ts';
 
@@ -18,6 +18,7 @@ export const geminiAdapter: ProviderAdapter = {
   dialects: [],
   request: notNative,
   usageFromJson: (_dialect, body) => (isRecord(body) ? usageFromGemini(body.usageMetadata) : null),
+  finishReasonsFromJson: (_dialect, body) => geminiFinishReasons(body),
   createStreamMeter: notNative,
   canonical: {
     request: generateContentRequest,

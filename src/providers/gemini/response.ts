@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Usage } from '../../pricing/types.ts';
+import { FinishReasons, onlyReason } from '../finishReasons.ts';
 import type { CanonicalCompletion } from '../types.ts';
 import { finishReason, openAiUsageOf, usageFromGemini } from './usage.ts';
 
@@ -74,6 +75,25 @@ export function blockReason(root: Json): string | null {
   return isRecord(feedback) && typeof feedback.blockReason === 'string' ? feedback.blockReason : null;
 }
 
+/** The candidate's index (Gemini omits it on the only candidate). */
+function indexOf(candidate: Json, position: number): number {
+  return typeof candidate.index === 'number' ? candidate.index : position;
+}
+
+/**
+ * Gemini's own finishReason of each candidate (STOP, MAX_TOKENS, SAFETY, …); for a prompt
+ * refused before any candidate, the promptFeedback.blockReason.
+ */
+export function geminiFinishReasons(body: unknown): string[] {
+  const root = isRecord(body) ? body : {};
+  const candidates = Array.isArray(root.candidates) ? root.candidates.filter(isRecord) : [];
+  if (candidates.length === 0) return onlyReason(blockReason(root));
+  const reasons = new FinishReasons();
+  for (const [position, candidate] of candidates.entries())
+    reasons.set(indexOf(candidate, position), candidate.finishReason);
+  return reasons.list();
+}
+
 function choiceOf(candidate: Json, position: number): Json {
   const { text, reasoning, calls } = readParts(candidate.content);
   const message: Json = {
@@ -84,7 +104,7 @@ function choiceOf(candidate: Json, position: number): Json {
   if (reasoning.length > 0) message.reasoning_content = reasoning;
   if (calls.length > 0) message.tool_calls = toolCallsOf(calls);
   return {
-    index: typeof candidate.index === 'number' ? candidate.index : position,
+    index: indexOf(candidate, position),
     message,
     logprobs: null,
     finish_reason: finishReason(candidate.finishReason, calls.length > 0),
@@ -95,11 +115,13 @@ function choiceOf(candidate: Json, position: number): Json {
  * A GenerateContentResponse → an OpenAI `chat.completion`: one choice per candidate, text
  * parts as content, thought parts as `reasoning_content`, functionCall parts as tool_calls.
  * A prompt Gemini blocked (no candidates, a blockReason) becomes an empty `content_filter`
- * answer. The model field is left to the client-facing side. Never throws.
+ * answer. `finishReasons` are Gemini's own (see geminiFinishReasons). The model field is left
+ * to the client-facing side. Never throws.
  */
 export function completionFromGemini(body: unknown): {
   completion: CanonicalCompletion;
   usage: Usage | null;
+  finishReasons: string[];
 } {
   const root = isRecord(body) ? body : {};
   const candidates = Array.isArray(root.candidates) ? root.candidates.filter(isRecord) : [];
@@ -122,5 +144,5 @@ export function completionFromGemini(body: unknown): {
     choices,
   };
   if (usage) completion.usage = openAiUsageOf(usage);
-  return { completion, usage };
+  return { completion, usage, finishReasons: geminiFinishReasons(root) };
 }

@@ -1,4 +1,5 @@
 import type { Usage } from '../../pricing/types.ts';
+import { FinishReasons } from '../finishReasons.ts';
 import { parseJsonObject, type SseEvent, SseSplitter } from '../sse.ts';
 import type { CanonicalChunk, StreamDecoder } from '../types.ts';
 import { blockReason, completionId, isRecord, readParts, toolCallsOf } from './response.ts';
@@ -20,7 +21,7 @@ interface CandidateState {
  *   text parts            → content deltas (the first one also carries role: assistant)
  *   thought parts         → reasoning_content deltas
  *   functionCall parts    → a tool_calls delta each, whole (Gemini never splits a call)
- *   finishReason          → the candidate's finish_reason
+ *   finishReason          → the candidate's finish_reason (kept as Gemini says it for finishReasons())
  *   promptFeedback.block… → a content_filter finish (the prompt was refused)
  *   usageMetadata         → usage, cumulative; the one on the finishing event is complete
  *   {error} or bad JSON   → streamError()
@@ -36,6 +37,8 @@ export class GeminiStreamDecoder implements StreamDecoder {
   private readonly candidates = new Map<number, CandidateState>();
   private latestUsage: Usage | null = null;
   private blocked = false;
+  /** Gemini's own finishReason per candidate, or the blockReason of a refused prompt. */
+  private readonly reasons = new FinishReasons();
   private error: string | null = null;
   private text = '';
 
@@ -67,6 +70,10 @@ export class GeminiStreamDecoder implements StreamDecoder {
     return this.error;
   }
 
+  finishReasons(): string[] {
+    return this.reasons.list();
+  }
+
   private decode(events: SseEvent[]): CanonicalChunk[] {
     const chunks: CanonicalChunk[] = [];
     for (const event of events) {
@@ -95,8 +102,10 @@ export class GeminiStreamDecoder implements StreamDecoder {
       const chunk = this.candidateChunk(candidate, position);
       if (chunk) chunks.push(chunk);
     }
-    if (candidates.length === 0 && blockReason(body) !== null && !this.blocked) {
+    const blocked = candidates.length === 0 ? blockReason(body) : null;
+    if (blocked !== null && !this.blocked) {
       this.blocked = true;
+      this.reasons.set(0, blocked);
       chunks.push(this.chunk(0, { role: 'assistant', content: '' }, 'content_filter'));
     }
     return chunks;
@@ -127,6 +136,7 @@ export class GeminiStreamDecoder implements StreamDecoder {
     let finish: string | null = null;
     if (candidate.finishReason !== undefined && candidate.finishReason !== null && !state.finished) {
       state.finished = true;
+      this.reasons.set(index, candidate.finishReason);
       finish = finishReason(candidate.finishReason, state.calls > 0);
     }
     if (Object.keys(delta).length === 0 && finish === null) return null;

@@ -1,4 +1,5 @@
 import type { CallOptions, Dialect, ProviderAdapter, StreamMeter } from '../types.ts';
+import { chatFinishReasons, openAiFinishReasons } from './finishReasons.ts';
 import { openAiRequest } from './request.ts';
 import { ResponsesStreamMeter } from './responsesStream.ts';
 import { OpenAiChatDecoder, OpenAiStreamMeter } from './stream.ts';
@@ -29,10 +30,15 @@ export const openAiAdapter: ProviderAdapter = {
   dialects: ['openai-chat', 'openai-responses', 'openai-embeddings'],
   request: openAiRequest,
   usageFromJson,
+  finishReasonsFromJson: openAiFinishReasons,
   createStreamMeter: meterFor,
   canonical: {
     request: (provider, model, body, opts) => openAiRequest('openai-chat', provider, model, body, opts),
-    fromJson: (body) => ({ completion: (body ?? {}) as Record<string, unknown>, usage: usageOf(body) }),
+    fromJson: (body) => ({
+      completion: (body ?? {}) as Record<string, unknown>,
+      usage: usageOf(body),
+      finishReasons: chatFinishReasons(body),
+    }),
     createDecoder: () => new OpenAiChatDecoder(),
   },
 };

@@ -1,6 +1,7 @@
 import type { Usage } from '../../pricing/types.ts';
 import { parseJsonObject, type SseEvent, SseSplitter } from '../sse.ts';
 import type { StreamMeter } from '../types.ts';
+import { responsesFinishReasons } from './finishReasons.ts';
 import { usageFromResponses } from './usage.ts';
 
 /** Events whose `delta` is generated output: text, refusals, tool arguments, reasoning. */
@@ -34,9 +35,9 @@ function errorMessage(value: unknown, fallback: string): string {
 }
 
 /**
- * Passes OpenAI Responses SSE through unchanged while metering it: usage from
- * `response.completed` / `response.incomplete`, errors from `response.failed` and `error`
- * events. Delta events are kept as strings (parsed only if the stream ends without usage),
+ * Passes OpenAI Responses SSE through unchanged while metering it: usage and the finish
+ * reason from `response.completed` / `response.incomplete`, errors from `response.failed` and
+ * `error` events. Delta events are kept as strings (parsed only if the stream ends without usage),
  * so the hot path parses just the final event.
  */
 export class ResponsesStreamMeter implements StreamMeter {
@@ -45,6 +46,7 @@ export class ResponsesStreamMeter implements StreamMeter {
   private reported: Usage | null = null;
   private done = false;
   private error: string | null = null;
+  private reasons: string[] = [];
 
   push(chunk: Buffer): Buffer | null {
     return this.forward(this.splitter.push(chunk));
@@ -68,6 +70,10 @@ export class ResponsesStreamMeter implements StreamMeter {
 
   streamError(): string | null {
     return this.error;
+  }
+
+  finishReasons(): string[] {
+    return this.reasons;
   }
 
   generatedText(): string {
@@ -106,6 +112,7 @@ export class ResponsesStreamMeter implements StreamMeter {
         return;
       }
       this.done = true;
+      this.reasons = responsesFinishReasons(response);
       const usage = usageFromResponses((response as { usage?: unknown }).usage);
       if (usage) {
         this.reported = usage;
@@ -115,6 +122,7 @@ export class ResponsesStreamMeter implements StreamMeter {
     }
     if (type === 'response.failed') {
       const response = parseJsonObject(data)?.response as { error?: unknown } | undefined;
+      this.reasons = responsesFinishReasons(response);
       this.error = errorMessage(response?.error, 'the response failed');
     } else if (type === 'error') {
       const parsed = parseJsonObject(data);

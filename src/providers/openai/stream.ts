@@ -1,6 +1,8 @@
 import type { Usage } from '../../pricing/types.ts';
+import { FinishReasons } from '../finishReasons.ts';
 import { parseJsonObject, type SseEvent, SseSplitter } from '../sse.ts';
 import type { CanonicalChunk, StreamDecoder, StreamMeter } from '../types.ts';
+import { noteChatChoices } from './finishReasons.ts';
 import { usageFromOpenAi } from './usage.ts';
 
 /** Text a chat chunk generated: content, reasoning, refusals and tool-call names/arguments. */
@@ -25,14 +27,21 @@ export function chunkText(chunk: Record<string, unknown> | null): string {
   return text;
 }
 
+/** A chunk whose choice finished: `"finish_reason":null` on every other chunk never matches. */
+function carriesFinishReason(data: string): boolean {
+  return data.includes('"finish_reason":"') || data.includes('"finish_reason": "');
+}
+
 /**
- * Reads OpenAI chat SSE event by event: usage, errors, the end marker. Parses only the events
- * that can carry usage or an error; keeps the other data strings so the generated text can be
- * counted if the stream ends without usage (cut, abandoned, provider omitted it).
+ * Reads OpenAI chat SSE event by event: usage, finish reasons, errors, the end marker. Parses
+ * only the events that can carry usage, a finish reason (the last chunk of each choice) or an
+ * error; keeps the other data strings so the generated text can be counted if the stream ends
+ * without usage (cut, abandoned, provider omitted it).
  */
 class ChatSseReader {
   private readonly splitter = new SseSplitter();
   private dataEvents: string[] = [];
+  readonly finishReasons = new FinishReasons();
   reported: Usage | null = null;
   done = false;
   error: string | null = null;
@@ -56,8 +65,13 @@ class ChatSseReader {
       this.done = true;
       return { usageOnly: false, parsed: null };
     }
+    let parsed: Record<string, unknown> | null = null;
+    if (carriesFinishReason(data)) {
+      parsed = parseJsonObject(data);
+      noteChatChoices(this.finishReasons, parsed?.choices);
+    }
     if (data.includes('"usage":{') || data.includes('"usage": {')) {
-      const parsed = parseJsonObject(data);
+      parsed ??= parseJsonObject(data);
       const usage = usageFromOpenAi(parsed?.usage);
       if (usage) {
         this.reported = usage;
@@ -67,12 +81,12 @@ class ChatSseReader {
       }
     }
     if (data.startsWith('{"error"') || data.includes('"error":{')) {
-      const parsed = parseJsonObject(data);
+      parsed ??= parseJsonObject(data);
       const err = parsed?.error as { message?: unknown } | undefined;
       if (err) this.error = typeof err.message === 'string' ? err.message : JSON.stringify(err);
     }
     if (this.reported === null) this.dataEvents.push(data);
-    return { usageOnly: false, parsed: null };
+    return { usageOnly: false, parsed };
   }
 
   generatedText(): string {
@@ -100,6 +114,10 @@ abstract class ChatSseReport {
 
   generatedText(): string {
     return this.reader.generatedText();
+  }
+
+  finishReasons(): string[] {
+    return this.reader.finishReasons.list();
   }
 }
 
