@@ -116,28 +116,30 @@ export async function openClusterStores(
 /**
  * Rebuilds Redis's counters from the ledger: open reservations of calls still running (pending
  * rows, with their lease) first, then the settled spend of every window in force. Pending first:
- * a row that settles meanwhile is then counted twice (safe), never missed.
+ * a row that settles meanwhile is never missed. Its settled spend is not added as well: its
+ * restored reservation already holds it, and the call's own (deferred) settle or the reaper
+ * closes that reservation — adding both would count the call twice and the counters would stay
+ * above the ledger.
  */
 export async function seedCounters(svc: ClusterServices, counters: RedisBudgetCounters): Promise<void> {
   const policies = svc.budgets.policies();
   for (let tries = 0; tries < 100; tries++) {
     const outcome = await counters.seed(async (sink) => {
+      const restored = new Set<string>();
       for (const row of await svc.store.ledger.pendingRows()) {
         const lines = svc.budgets.match(identityOf(row)).map((policy) => ({
           policy,
           amount: { nanos: row.reserved, tokens: row.reservedTokens, requests: 1 },
         }));
-        await sink.restoreReservation(
-          `${row.callId}#${row.attempt}`,
-          lines,
-          row.tsStart,
-          row.leaseUntil ?? row.tsStart,
-        );
+        const reservationId = `${row.callId}#${row.attempt}`;
+        await sink.restoreReservation(reservationId, lines, row.tsStart, row.leaseUntil ?? row.tsStart);
+        restored.add(reservationId);
       }
       if (policies.length === 0) return;
       const now = svc.clock();
       const from = Math.min(...policies.map((p) => windowStart(p, now)));
       for await (const row of svc.store.ledger.iterateSettledSince(from)) {
+        if (restored.has(`${row.callId}#${row.attempt}`)) continue;
         const amount = settledAmount(row);
         if (amount.nanos === 0 && amount.tokens === 0 && amount.requests === 0) continue;
         for (const policy of svc.budgets.match(identityOf(row)))
@@ -175,6 +177,7 @@ async function reapExpired(
         tsEnd: now,
         leaseUntil: null,
         flags: 'orphaned_settled_at_reserved',
+        errorCode: 'gateway_crashed',
       }),
     ),
   );

@@ -36,7 +36,7 @@ export async function spawnGateway(args: string[], env: Record<string, string> =
 }
 
 export async function killHard(child: ChildGateway): Promise<void> {
-  if (child.proc.exitCode !== null) return;
+  if (child.proc.exitCode !== null || child.proc.signalCode !== null) return;
   const exited = once(child.proc, 'exit');
   child.proc.kill('SIGKILL');
   await exited;

@@ -205,8 +205,9 @@ export class RedisBudgetCounters implements AsyncBudgetCounters {
    * Rebuilds the shared counters from the ledger when they are empty: at the first start of a
    * cluster, and after Redis lost its data. Exactly one replica rebuilds (a lock with a token,
    * renewed by every write); the others get 'already_seeded', or 'busy' while it runs — retry.
-   * `replay` must write pending ledger rows (as reservations) BEFORE reading settled rows: a row
-   * that settles in between is then counted twice (safe) rather than missed (overspend).
+   * `replay` must write pending ledger rows (as reservations) BEFORE reading settled rows, so a
+   * row that settles in between is not missed (overspend); it must then skip that row's settled
+   * spend, which its restored reservation will book when closed (else it counts twice).
    * Until this finishes, every counter call rejects with `not_seeded`.
    */
   async seed(replay: (sink: SeedSink) => Promise<void>): Promise<SeedOutcome> {
