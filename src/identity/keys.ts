@@ -187,6 +187,11 @@ export class KeyService {
   }
 }
 
+/** A read key opens its team's dashboard; it never authorizes an LLM call. */
+export function isDashboardReadKey(k: KeyRecord): boolean {
+  return k.scopes.role === 'dashboard_read';
+}
+
 /** What an API response may show about a key: never the hash. */
 export function publicKey(k: KeyRecord) {
   const { hash: _hash, ...rest } = k;

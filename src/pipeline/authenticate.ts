@@ -1,6 +1,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
-import type { KeyService } from '../identity/keys.ts';
-import type { Result } from '../result.ts';
+import { denial } from '../errors.ts';
+import { isDashboardReadKey, type KeyService } from '../identity/keys.ts';
+import { fail, type Result } from '../result.ts';
 import type { KeyRecord } from '../store/interface.ts';
 
 /** The key a client sent: OpenAI style (Authorization: Bearer) or Anthropic style (x-api-key). */
@@ -16,5 +17,11 @@ export function presentedSecret(headers: IncomingHttpHeaders): string | null {
 }
 
 export function authenticate(keys: KeyService, headers: IncomingHttpHeaders): Result<KeyRecord> {
-  return keys.authenticate(presentedSecret(headers));
+  const key = keys.authenticate(presentedSecret(headers));
+  if (key.ok && isDashboardReadKey(key.value)) {
+    return fail(
+      denial('model_not_allowed', `API key ${key.value.id} is a dashboard read key; it cannot call models.`),
+    );
+  }
+  return key;
 }

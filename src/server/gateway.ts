@@ -35,6 +35,7 @@ import { alertAdminRoutes } from './routes/adminAlerts.ts';
 import { auditAdminRoutes } from './routes/adminAudit.ts';
 import { exportAdminRoutes } from './routes/adminExport.ts';
 import { anthropicRoutes } from './routes/anthropic.ts';
+import { dashboardRoutes } from './routes/dashboard.ts';
 import { healthRoutes } from './routes/health.ts';
 import { metricsRoutes } from './routes/metrics.ts';
 import { openAiRoutes } from './routes/openai.ts';
@@ -151,6 +152,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway & { re
       ...exportAdminRoutes(services),
       ...auditAdminRoutes(services),
       ...metricsRoutes(services),
+      ...dashboardRoutes(services),
     ]);
     const server = createServer({ keepAliveTimeout: 65_000 }, (req, res) => {
       try {

@@ -59,7 +59,11 @@ export interface KeyScopes {
   rpm?: number;
   tpm?: number;
   maxConcurrent?: number;
+  /** 'dashboard_read' keys sign in to the dashboard for their team only and cannot make LLM calls. */
+  role?: KeyRole;
 }
+
+export type KeyRole = 'llm' | 'dashboard_read';
 
 export interface RetiredSecret {
   hash: string;
@@ -107,6 +111,33 @@ export interface LedgerStore {
   queryCalls(filter: CallFilter): Promise<CallRecord[]>;
   usage(by: UsageDimension, filter: CallFilter): Promise<UsageRow[]>;
   count(): Promise<number>;
+  /**
+   * Per hour and team, from a rollup kept with the ledger (SQLite); hours overlapping [from, to).
+   * Optional: stores without it are read through usage().
+   */
+  hourlyUsage?(filter: HourlyFilter): Promise<HourlyUsageRow[]>;
+}
+
+export interface HourlyFilter {
+  fromHour: number;
+  /** Exclusive. */
+  toHour: number;
+  team?: string;
+}
+
+export interface HourlyUsageRow {
+  /** Epoch hour (ms / 3 600 000). */
+  hour: number;
+  team: string;
+  calls: number;
+  cost: number;
+  denied: number;
+  errors: number;
+  degraded: number;
+  rerouted: number;
+  queued: number;
+  queueMs: number;
+  retried: number;
 }
 
 export interface Store {

@@ -189,6 +189,7 @@ const keyBody = z
     tpm: z.number().int().positive().nullable().optional(),
     max_concurrent: z.number().int().positive().nullable().optional(),
     budget: z.object({ usd: usdField, window: windowInput }).strict().optional(),
+    role: z.enum(['llm', 'dashboard_read']).optional(),
   })
   .strict();
 
@@ -435,7 +436,10 @@ export function adminRoutes(svc: Services): Route[] {
       models: input.models ?? null,
       expiresAt,
       metadata: input.metadata ?? {},
-      scopes: scopesFrom({}, input),
+      scopes:
+        input.role === 'dashboard_read'
+          ? { ...scopesFrom({}, input), role: input.role }
+          : scopesFrom({}, input),
     });
     let budget: BudgetPolicy | null = null;
     if (input.budget && budgetWindow) {

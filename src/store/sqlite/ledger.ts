@@ -121,6 +121,13 @@ export function sqliteLedgerStore(db: Database): LedgerStore {
     `SELECT * FROM calls WHERE ts_start >= ? AND status != 'pending' ORDER BY ts_start`,
   );
   const countAll = db.prepare('SELECT COUNT(*) AS n FROM calls');
+  const hourly = db.prepare(
+    `SELECT hour, team, SUM(calls) AS calls, SUM(cost) AS cost, SUM(denied) AS denied, SUM(errors) AS errors,
+       SUM(degraded) AS degraded, SUM(rerouted) AS rerouted, SUM(queued) AS queued, SUM(queue_ms) AS queue_ms,
+       SUM(retried) AS retried
+     FROM calls_hourly WHERE hour >= @fromHour AND hour < @toHour AND (@team IS NULL OR team = @team)
+     GROUP BY hour, team HAVING SUM(calls) > 0 ORDER BY hour, team`,
+  );
 
   return {
     async writeBatch(rows) {
@@ -177,6 +184,22 @@ export function sqliteLedgerStore(db: Database): LedgerStore {
     },
     async count() {
       return Number((countAll.get() as SqlRow).n);
+    },
+    async hourlyUsage(f) {
+      const rows = hourly.all({ fromHour: f.fromHour, toHour: f.toHour, team: f.team ?? null }) as SqlRow[];
+      return rows.map((r) => ({
+        hour: Number(r.hour),
+        team: String(r.team),
+        calls: Number(r.calls),
+        cost: Number(r.cost),
+        denied: Number(r.denied),
+        errors: Number(r.errors),
+        degraded: Number(r.degraded),
+        rerouted: Number(r.rerouted),
+        queued: Number(r.queued),
+        queueMs: Number(r.queue_ms),
+        retried: Number(r.retried),
+      }));
     },
   };
 }

@@ -60,6 +60,62 @@ const MIGRATIONS: string[] = [
     PRIMARY KEY (key_id, idem_key));
   CREATE INDEX idempotency_expires ON idempotency(expires_at);
   `,
+  // Issue 8: an hourly rollup of the ledger for the dashboard, kept by triggers in the ledger's own
+  // transaction (so it always equals the rows' sums), and backfilled from the rows already there.
+  `
+  CREATE TABLE calls_hourly (
+    hour INTEGER NOT NULL, team TEXT NOT NULL, project TEXT NOT NULL, env TEXT NOT NULL,
+    calls INTEGER NOT NULL, cost INTEGER NOT NULL, denied INTEGER NOT NULL, errors INTEGER NOT NULL,
+    degraded INTEGER NOT NULL, rerouted INTEGER NOT NULL, queued INTEGER NOT NULL, queue_ms INTEGER NOT NULL,
+    retried INTEGER NOT NULL,
+    PRIMARY KEY (hour, team, project, env)) WITHOUT ROWID;
+  INSERT INTO calls_hourly
+    SELECT ts_start / 3600000, team, project, env, COUNT(*), SUM(cost), SUM(status = 'denied'),
+      SUM(status IN ('upstream_error', 'client_aborted', 'orphaned')), SUM(IFNULL(instr(action, 'degraded') > 0, 0)),
+      SUM(IFNULL(instr(action, 'rerouted') > 0, 0)), SUM(IFNULL(instr(action, 'queued') > 0 OR queue_ms IS NOT NULL, 0)),
+      SUM(IFNULL(queue_ms, 0)), SUM(IFNULL(instr(action, 'failover') > 0 OR instr(action, 'retry') > 0, 0))
+    FROM calls GROUP BY 1, 2, 3, 4;
+  CREATE TRIGGER calls_hourly_insert AFTER INSERT ON calls BEGIN
+    INSERT INTO calls_hourly (hour, team, project, env, calls, cost, denied, errors, degraded, rerouted, queued, queue_ms, retried)
+    VALUES (NEW.ts_start / 3600000, NEW.team, NEW.project, NEW.env, 1, NEW.cost, NEW.status = 'denied',
+      NEW.status IN ('upstream_error', 'client_aborted', 'orphaned'), IFNULL(instr(NEW.action, 'degraded') > 0, 0),
+      IFNULL(instr(NEW.action, 'rerouted') > 0, 0), IFNULL(instr(NEW.action, 'queued') > 0 OR NEW.queue_ms IS NOT NULL, 0),
+      IFNULL(NEW.queue_ms, 0), IFNULL(instr(NEW.action, 'failover') > 0 OR instr(NEW.action, 'retry') > 0, 0))
+    ON CONFLICT (hour, team, project, env) DO UPDATE SET calls = calls + excluded.calls, cost = cost + excluded.cost,
+      denied = denied + excluded.denied, errors = errors + excluded.errors, degraded = degraded + excluded.degraded,
+      rerouted = rerouted + excluded.rerouted, queued = queued + excluded.queued, queue_ms = queue_ms + excluded.queue_ms,
+      retried = retried + excluded.retried;
+  END;
+  CREATE TRIGGER calls_hourly_update AFTER UPDATE ON calls BEGIN
+    UPDATE calls_hourly SET calls = calls - 1, cost = cost - OLD.cost, denied = denied - (OLD.status = 'denied'),
+      errors = errors - (OLD.status IN ('upstream_error', 'client_aborted', 'orphaned')),
+      degraded = degraded - IFNULL(instr(OLD.action, 'degraded') > 0, 0),
+      rerouted = rerouted - IFNULL(instr(OLD.action, 'rerouted') > 0, 0),
+      queued = queued - IFNULL(instr(OLD.action, 'queued') > 0 OR OLD.queue_ms IS NOT NULL, 0),
+      queue_ms = queue_ms - IFNULL(OLD.queue_ms, 0),
+      retried = retried - IFNULL(instr(OLD.action, 'failover') > 0 OR instr(OLD.action, 'retry') > 0, 0)
+    WHERE hour = OLD.ts_start / 3600000 AND team = OLD.team AND project = OLD.project AND env = OLD.env;
+    INSERT INTO calls_hourly (hour, team, project, env, calls, cost, denied, errors, degraded, rerouted, queued, queue_ms, retried)
+    VALUES (NEW.ts_start / 3600000, NEW.team, NEW.project, NEW.env, 1, NEW.cost, NEW.status = 'denied',
+      NEW.status IN ('upstream_error', 'client_aborted', 'orphaned'), IFNULL(instr(NEW.action, 'degraded') > 0, 0),
+      IFNULL(instr(NEW.action, 'rerouted') > 0, 0), IFNULL(instr(NEW.action, 'queued') > 0 OR NEW.queue_ms IS NOT NULL, 0),
+      IFNULL(NEW.queue_ms, 0), IFNULL(instr(NEW.action, 'failover') > 0 OR instr(NEW.action, 'retry') > 0, 0))
+    ON CONFLICT (hour, team, project, env) DO UPDATE SET calls = calls + excluded.calls, cost = cost + excluded.cost,
+      denied = denied + excluded.denied, errors = errors + excluded.errors, degraded = degraded + excluded.degraded,
+      rerouted = rerouted + excluded.rerouted, queued = queued + excluded.queued, queue_ms = queue_ms + excluded.queue_ms,
+      retried = retried + excluded.retried;
+  END;
+  CREATE TRIGGER calls_hourly_delete AFTER DELETE ON calls BEGIN
+    UPDATE calls_hourly SET calls = calls - 1, cost = cost - OLD.cost, denied = denied - (OLD.status = 'denied'),
+      errors = errors - (OLD.status IN ('upstream_error', 'client_aborted', 'orphaned')),
+      degraded = degraded - IFNULL(instr(OLD.action, 'degraded') > 0, 0),
+      rerouted = rerouted - IFNULL(instr(OLD.action, 'rerouted') > 0, 0),
+      queued = queued - IFNULL(instr(OLD.action, 'queued') > 0 OR OLD.queue_ms IS NOT NULL, 0),
+      queue_ms = queue_ms - IFNULL(OLD.queue_ms, 0),
+      retried = retried - IFNULL(instr(OLD.action, 'failover') > 0 OR instr(OLD.action, 'retry') > 0, 0)
+    WHERE hour = OLD.ts_start / 3600000 AND team = OLD.team AND project = OLD.project AND env = OLD.env;
+  END;
+  `,
 ];
 
 export function migrate(db: Database): void {
