@@ -1,16 +1,16 @@
-import { costOf, drain, MAX_LIMIT, msUntilFull, remainingUnits, stillHeld, waitFor } from './gcra.ts';
-import type {
-  Acquire,
-  BucketView,
-  RateDenial,
-  RateLimitRule,
-  RateLimits,
-  RateUnit,
-  RuleSnapshot,
-} from './types.ts';
+import {
+  assertUnits,
+  assertValidRule,
+  binds,
+  type Candidate,
+  CONCURRENCY_RETRY_MS,
+  shortfalls,
+  view,
+} from './decision.ts';
+import { costOf, drain, msUntilFull, stillHeld } from './gcra.ts';
+import type { Acquire, RateLimitRule, RateLimits, RuleSnapshot } from './types.ts';
 
 /** What a client is told to wait when only a concurrency slot is missing: slots free on their own time. */
-export const CONCURRENCY_RETRY_MS = 1_000;
 /** How often idle, fully refilled state is forgotten. */
 const SWEEP_EVERY_MS = 60_000;
 
@@ -37,15 +37,6 @@ interface HeldLine {
   requestEnd: number;
   tokenEnd: number;
   holdsSlot: boolean;
-}
-
-interface Candidate {
-  rule: RateLimitRule;
-  unit: RateUnit;
-  reason: RateDenial['reason'];
-  retryAfterMs: number | null;
-  limit: number;
-  requested: number;
 }
 
 /**
@@ -258,91 +249,4 @@ function fullAt(rule: RateLimitRule, state: ScopeState): number {
   return state.atMs + Math.max(requests, tokens);
 }
 
-function shortfalls(rule: RateLimitRule, state: ScopeState, tokens: number): Candidate[] {
-  const out: Candidate[] = [];
-  if (rule.rpm !== null) {
-    const wait = waitFor(state.requestLevel, rule.rpm, 1);
-    if (wait > 0)
-      out.push({
-        rule,
-        unit: 'requests',
-        reason: 'exhausted',
-        retryAfterMs: wait,
-        limit: rule.rpm,
-        requested: 1,
-      });
-  }
-  if (rule.tpm !== null) {
-    if (tokens > rule.tpm) {
-      out.push({
-        rule,
-        unit: 'tokens',
-        reason: 'exceeds_limit',
-        retryAfterMs: null,
-        limit: rule.tpm,
-        requested: tokens,
-      });
-    } else {
-      const wait = waitFor(state.tokenLevel, rule.tpm, tokens);
-      if (wait > 0)
-        out.push({
-          rule,
-          unit: 'tokens',
-          reason: 'exhausted',
-          retryAfterMs: wait,
-          limit: rule.tpm,
-          requested: tokens,
-        });
-    }
-  }
-  if (rule.concurrency !== null && state.open >= rule.concurrency) {
-    out.push({
-      rule,
-      unit: 'concurrency',
-      reason: 'exhausted',
-      retryAfterMs: CONCURRENCY_RETRY_MS,
-      limit: rule.concurrency,
-      requested: 1,
-    });
-  }
-  return out;
-}
-
-/** A call that can never fit binds first; otherwise the longest wait, since every rule must pass. */
-function binds(c: Candidate, current: Candidate | null): boolean {
-  if (current === null) return true;
-  if (current.retryAfterMs === null) return false;
-  if (c.retryAfterMs === null) return true;
-  return c.retryAfterMs > current.retryAfterMs;
-}
-
-function view(rule: RateLimitRule, state: ScopeState): RuleSnapshot {
-  return {
-    ruleId: rule.id,
-    scope: rule.scope,
-    requests: rule.rpm === null ? null : bucketView(state.requestLevel, rule.rpm),
-    tokens: rule.tpm === null ? null : bucketView(state.tokenLevel, rule.tpm),
-    concurrency: rule.concurrency === null ? null : { limit: rule.concurrency, open: state.open },
-  };
-}
-
-function bucketView(level: number, limit: number): BucketView {
-  return { limit, remaining: remainingUnits(level, limit), resetMs: msUntilFull(level, limit) };
-}
-
-function assertUnits(n: number, what: string): void {
-  if (!Number.isSafeInteger(n) || n < 0)
-    throw new RangeError(`${what} must be a non-negative integer, got ${n}`);
-}
-
-function assertValidRule(rule: RateLimitRule): void {
-  for (const [name, limit] of [
-    ['rpm', rule.rpm],
-    ['tpm', rule.tpm],
-    ['concurrency', rule.concurrency],
-  ] as const) {
-    if (limit !== null && (!Number.isSafeInteger(limit) || limit < 1 || limit > MAX_LIMIT)) {
-      throw new RangeError(`rate limit ${rule.id}: ${name} must be an integer from 1 to ${MAX_LIMIT}`);
-    }
-  }
-}
+export { CONCURRENCY_RETRY_MS };
