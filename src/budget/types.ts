@@ -31,6 +31,12 @@ export interface Limits {
 }
 
 export type BudgetMode = 'hard' | 'soft';
+
+/**
+ * What a hard budget does while the shared counter store (cluster mode: Redis) cannot answer:
+ * refuse (`closed`, 503) or admit against a per-replica USD allowance for the outage (`open`).
+ */
+export type StoreDownPolicy = { mode: 'closed' } | { mode: 'open'; allowanceNanos: Nanos };
 export type OnExhausted = 'deny' | 'queue' | 'reroute';
 
 export interface BudgetPolicy {
@@ -45,6 +51,8 @@ export interface BudgetPolicy {
   clamp: boolean;
   degrade: { at: number; to: string } | null;
   onExhausted: OnExhausted;
+  /** Absent: closed. */
+  storeDown?: StoreDownPolicy;
 }
 
 /** An amount of spend in every limited unit. */
@@ -144,6 +152,8 @@ export interface AsyncBudgetCounters {
    * at most `limit`, so the caller can flag the ledger rows; call again until it returns [].
    */
   reap(nowMs: number, limit?: number): Promise<ReapedReservation[]>;
+  /** True when the reservation was admitted on a local fail-open allowance (shared store down). */
+  admittedLocally?(reservationId: string): boolean;
 }
 
 /** A reservation the reaper settled at its reserved amount. */

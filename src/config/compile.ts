@@ -1,5 +1,5 @@
 import { alertsConfigProblems } from '../alerts/config.ts';
-import type { BudgetPolicy, Selector, WindowSpec } from '../budget/types.ts';
+import type { BudgetPolicy, Selector, StoreDownPolicy, WindowSpec } from '../budget/types.ts';
 import { defaultBucketMs, isValidTimeZone, parseDuration } from '../budget/windows.ts';
 import { compileGuardrails, type Guardrail } from '../guardrails/rules.ts';
 import { usdToNanos } from '../money.ts';
@@ -110,6 +110,17 @@ export function budgetFromRaw(raw: RawBudget): BudgetPolicy {
       throw new RangeError(`limit.usd: ${(err as Error).message}`);
     }
   }
+  let storeDown: StoreDownPolicy = { mode: 'closed' };
+  const down = raw.on_store_down;
+  if (down?.mode === 'open') {
+    if (down.allowance_usd === undefined)
+      throw new RangeError('on_store_down.allowance_usd: mode open needs an allowance');
+    try {
+      storeDown = { mode: 'open', allowanceNanos: usdToNanos(down.allowance_usd) };
+    } catch (err) {
+      throw new RangeError(`on_store_down.allowance_usd: ${(err as Error).message}`);
+    }
+  }
   const alerts = [...new Set(raw.alerts)].sort((a, b) => a - b);
   const match: Selector = {};
   for (const [k, v] of Object.entries(raw.match)) if (v !== undefined) match[k as keyof Selector] = v;
@@ -123,6 +134,7 @@ export function budgetFromRaw(raw: RawBudget): BudgetPolicy {
     clamp: raw.clamp,
     degrade: raw.degrade,
     onExhausted: raw.on_exhausted,
+    storeDown,
   };
 }
 

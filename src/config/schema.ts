@@ -128,6 +128,19 @@ export const budgetSchema = z
       .nullable()
       .default(null),
     on_exhausted: z.enum(['deny', 'queue', 'reroute']).default('deny'),
+    /**
+     * Cluster mode, Redis unreachable: `closed` (absent) refuses with 503 store_unavailable;
+     * `open` admits calls against `allowance_usd`, a cap per replica for the outage (e.g. the
+     * limit divided by the replicas, or less), booked into Redis once it is back.
+     */
+    on_store_down: z
+      .object({ mode: z.enum(['closed', 'open']), allowance_usd: usdAmount.optional() })
+      .strict()
+      .refine((s) => s.mode === 'closed' || s.allowance_usd !== undefined, {
+        message: 'mode open needs allowance_usd',
+        path: ['allowance_usd'],
+      })
+      .optional(),
   })
   .strict();
 

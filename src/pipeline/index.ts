@@ -342,6 +342,8 @@ async function runAttempt(
   row.fallbackFrom = admission.fallbackFrom;
   row.queueMs = admission.queueMs;
   const actions = [...admission.actions, ...moved];
+  // Admitted against this replica's outage allowance while the shared counters were down.
+  if (svc.budgets.counters.admittedLocally?.(reservation.id)) actions.push('admitted_fail_open');
   row.action = actions.length > 0 ? actions.join(',') : null;
   const headers = responseHeaders(ctx, admission, rateHeaders, actions);
 

@@ -8,8 +8,13 @@ import { identityOfRow as identityOf, settledAmountOf as settledAmount } from '.
 import type { CallRecord } from '../ledger/types.ts';
 import type { Store } from '../store/interface.ts';
 import { openPostgresStore } from '../store/postgres/index.ts';
-import { RedisBudgetCounters } from '../store/redis/budgetCounters.ts';
+import { RedisBudgetCounters, type SeedOutcome } from '../store/redis/budgetCounters.ts';
 import { createCountersClient, waitUntilReady } from '../store/redis/client.ts';
+import {
+  FailOpenCounters,
+  type FailOpenCountersOptions,
+  redisDataEpoch,
+} from '../store/redis/failOpenCounters.ts';
 import { RedisRateLimiter } from '../store/redis/rateLimiter.ts';
 import type { AsyncRateLimits } from '../store/redis/types.ts';
 import { SpoolingLedgerStore } from '../store/spool/spoolingLedger.ts';
@@ -23,11 +28,30 @@ import { openSqliteStore } from '../store/sqlite/index.ts';
  */
 export interface ClusterStores {
   store: Store;
-  counters: RedisBudgetCounters;
+  /** Redis, failing open per budget while it is down; `seed` / `isSeeded` reach Redis. */
+  counters: ClusterCounters;
   rateLimiter: AsyncRateLimits;
   /** Background work: lease reapers, config and key refresh. */
   start(svc: ClusterServices): void;
   close(): Promise<void>;
+}
+
+/** The Redis counters behind `FailOpenCounters`, with their rebuild entry points passed through. */
+export class ClusterCounters extends FailOpenCounters {
+  constructor(
+    private readonly redisCounters: RedisBudgetCounters,
+    options: FailOpenCountersOptions,
+  ) {
+    super(redisCounters, options);
+  }
+
+  isSeeded(): Promise<boolean> {
+    return this.redisCounters.isSeeded();
+  }
+
+  seed(replay: Parameters<RedisBudgetCounters['seed']>[0]): Promise<SeedOutcome> {
+    return this.redisCounters.seed(replay);
+  }
 }
 
 interface ClusterServices {
@@ -60,7 +84,11 @@ export async function openClusterStores(
     onError: (message, err) => log.warn({ err }, message),
   });
   const local = openSqliteStore(localSqlite, { onError: (message) => log.error(message) });
-  const counters = new RedisBudgetCounters(redis, { prefix: `${storage.redis_prefix}:{budgets}`, leaseMs });
+  const budgetPrefix = `${storage.redis_prefix}:{budgets}`;
+  const counters = new ClusterCounters(new RedisBudgetCounters(redis, { prefix: budgetPrefix, leaseMs }), {
+    dataEpoch: redisDataEpoch(redis, budgetPrefix),
+    onReplayError: (err) => log.error({ err }, 'spend booked during a Redis outage could not be replayed'),
+  });
   const rateLimiter = new RedisRateLimiter(redis, {
     prefix: `${storage.redis_prefix}:{ratelimits}`,
     leaseMs,
@@ -73,6 +101,7 @@ export async function openClusterStores(
     idempotency: local.idempotency,
     async close() {
       for (const t of timers) clearInterval(t);
+      counters.stop();
       await ledger.close();
       await pg.close();
       await local.close();
@@ -84,6 +113,7 @@ export async function openClusterStores(
     counters,
     rateLimiter,
     start(svc) {
+      void counters.start();
       const every = (ms: number, job: () => Promise<void>) => {
         let running = false;
         const t = setInterval(() => {
@@ -121,7 +151,10 @@ export async function openClusterStores(
  * closes that reservation — adding both would count the call twice and the counters would stay
  * above the ledger.
  */
-export async function seedCounters(svc: ClusterServices, counters: RedisBudgetCounters): Promise<void> {
+export async function seedCounters(
+  svc: ClusterServices,
+  counters: Pick<RedisBudgetCounters, 'seed'>,
+): Promise<void> {
   const policies = svc.budgets.policies();
   for (let tries = 0; tries < 100; tries++) {
     const outcome = await counters.seed(async (sink) => {
