@@ -44,6 +44,10 @@ export async function runStart(opts: StartOptions): Promise<void> {
     services.masterKey
       ? '  admin API: enabled (master key set)'
       : '  admin API: disabled (set TOLLGATE_MASTER_KEY)',
+    `  dashboard: ${gateway.url}/dashboard` +
+      (services.config.raw.telemetry.prometheus.enabled
+        ? `   metrics: ${gateway.url}${services.config.raw.telemetry.prometheus.path}`
+        : ''),
   ];
   if (gateway.recovery.orphanedSettled > 0) {
     lines.push(
