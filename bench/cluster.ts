@@ -32,8 +32,8 @@ import {
   median,
   type Scenario,
 } from './report.ts';
+import { SCALE, STEADY, THROUGHPUT } from './scenarios.ts';
 
-const SCALE = Number(process.env.BENCH_SCALE ?? '1');
 const REPLICAS = 3;
 const ROUNDS = 3;
 const WARMUP_SECONDS = 1;
@@ -42,30 +42,8 @@ const WATCHDOG_MS = 225_000;
 /** Time for a key or budget created on one replica to reach the others (they reload every second). */
 const PROPAGATION_MS = 10_000;
 
-const secs = (s: number) => Math.max(1, Math.round(s * SCALE));
-
 /** bench/run.ts's "throughput" and "steady" scenarios, unchanged. */
-const SCENARIOS: Scenario[] = [
-  {
-    id: 'throughput',
-    title: 'Max throughput, non-stream',
-    kind: 'throughput',
-    generator: 'autocannon',
-    connections: 64,
-    seconds: secs(3),
-    stream: false,
-  },
-  {
-    id: 'steady',
-    title: '500 req/s steady, non-stream',
-    kind: 'latency',
-    generator: 'paced',
-    connections: 16,
-    rate: 500,
-    seconds: secs(6),
-    stream: false,
-  },
-];
+const SCENARIOS: Scenario[] = [THROUGHPUT, STEADY];
 
 type ClusterSide = 'direct' | 'embedded' | 'cluster';
 const SIDES: readonly ClusterSide[] = ['direct', 'embedded', 'cluster'];

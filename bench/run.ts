@@ -59,8 +59,8 @@ import {
   type Verdict,
   writeBenchmarksFile,
 } from './report.ts';
+import { SCALE, STEADY, secs, THROUGHPUT } from './scenarios.ts';
 
-const SCALE = Number(process.env.BENCH_SCALE ?? '1');
 const PROFILE_DIR = process.env.BENCH_CPU_PROF ? resolve(process.env.BENCH_CPU_PROF) : null;
 const GATEWAY_FLAGS = (process.env.BENCH_GATEWAY_NODE_FLAGS ?? '').split(/\s+/).filter((f) => f.length > 0);
 const LEDGER_DIR = process.env.BENCH_LEDGER_DIR || null;
@@ -74,28 +74,9 @@ const TARGET_RPS = 3_000;
 const TARGET_ADDED_P50_MS = 0.5;
 const TARGET_ADDED_P99_MS = 2;
 
-const secs = (s: number) => Math.max(1, Math.round(s * SCALE));
-
 const SCENARIOS: Scenario[] = [
-  {
-    id: 'throughput',
-    title: 'Max throughput, non-stream',
-    kind: 'throughput',
-    generator: 'autocannon',
-    connections: 64,
-    seconds: secs(3),
-    stream: false,
-  },
-  {
-    id: 'steady',
-    title: '500 req/s steady, non-stream',
-    kind: 'latency',
-    generator: 'paced',
-    connections: 16,
-    rate: 500,
-    seconds: secs(6),
-    stream: false,
-  },
+  THROUGHPUT,
+  STEADY,
   {
     id: 'ac-rate',
     title: '500 req/s autocannon overallRate (bursty), non-stream',
