@@ -61,6 +61,26 @@ describe('DeferredCloses', () => {
     closes.stop();
   });
 
+  it('keeps at most maxQueued releases in a long outage, but every settle', async () => {
+    const { state, counters } = flakyStore();
+    const givenUp: string[] = [];
+    const closes = new DeferredCloses(counters, {
+      maxAgeMs: 60_000,
+      retryEveryMs: 3_600_000,
+      maxQueued: 2,
+      onGiveUp: (c) => givenUp.push(c.id),
+    });
+    for (const id of ['r1', 'r2', 'r3', 'r4']) expect(await closes.release(id)).toBe('deferred');
+    expect(await closes.settle('a', ACTUAL)).toBe('deferred');
+    expect(await closes.settle('b', ACTUAL)).toBe('deferred');
+    expect(closes.size()).toBe(4);
+    expect(givenUp).toEqual(['r3', 'r4']);
+    state.down = false;
+    expect(await closes.retryNow()).toBe(0);
+    expect(state.settled).toEqual(['a', 'b']);
+    closes.stop();
+  });
+
   it('gives up after maxAge (the reaper has settled it at its reserved amount by then)', async () => {
     const { counters } = flakyStore();
     let now = 0;

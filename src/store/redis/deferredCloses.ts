@@ -13,6 +13,8 @@ export interface DeferredClosesOptions {
    */
   maxAgeMs: number;
   clock?: () => number;
+  /** Releases kept for retry at most (settles are always kept); default 100,000. */
+  maxQueued?: number;
   /** Told about a close given up on, to log it. */
   onGiveUp?: (close: Close) => void;
 }
@@ -87,6 +89,14 @@ export class DeferredCloses {
       return await this.run(close);
     } catch (err) {
       if (!(err instanceof CountersUnavailableError)) throw err;
+      // Bounded memory in a long outage: a release that is not kept is left to the lease reaper,
+      // which settles it at its reserved amount — an overcount, never an overspend. Settles
+      // (real spend) are always kept; they come only from calls that ran, which are few while
+      // the counters are down.
+      if (close.kind === 'release' && this.queue.size >= (this.options.maxQueued ?? 100_000)) {
+        this.options.onGiveUp?.(close);
+        return 'deferred';
+      }
       this.queue.set(close.id, { close, sinceMs: this.clock() });
       this.startTimer();
       return 'deferred';
