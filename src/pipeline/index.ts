@@ -23,7 +23,7 @@ import { estimate } from './estimate.ts';
 import { allowedRoutes, resolveTarget, targetFor } from './guard.ts';
 import { rateLimitRules, rateTokens } from './rateLimit.ts';
 import { buildExchange, chooseLeg } from './route.ts';
-import { applySettlement, measure, type Settlement, settle } from './settle.ts';
+import { applySettlement, measure, noSettlement, type Settlement, settle, settledTokens } from './settle.ts';
 import { forward, type UpstreamOutcome } from './upstream.ts';
 
 /**
@@ -285,7 +285,7 @@ async function guardAndRun(
       );
       forwarded = true;
       spent += result.settlement.cost;
-      tokens += settledTokens(result.settlement);
+      tokens += settledTokens(result.settlement.usage);
       const { outcome } = result;
       if (
         outcome.kind === 'failed' &&
@@ -358,7 +358,7 @@ async function runAttempt(
     trace?.end(final, { finishReasons }); // telemetry
     svc.telemetry.recordFinal(final, ctx.body); // telemetry
   };
-  const none: Settlement = { usage: emptyUsage(), usageSource: 'none', cost: 0 };
+  const none = noSettlement();
   try {
     if (!leg.ok) {
       await svc.closes.release(reservation.id);
@@ -582,17 +582,8 @@ function sleepUnlessClosed(res: ServerResponse, ms: number): Promise<boolean> {
   });
 }
 
-function settledTokens(s: Settlement): number {
-  const u = s.usage;
-  return u.inputTokens + u.outputTokens + u.cacheReadTokens + u.cacheWriteTokens;
-}
-
 function failedBeforeSend(d: Denial): UpstreamOutcome {
   return { kind: 'failed', denial: d, generatedText: '', ttftMs: null, responded: false, finishReasons: [] };
-}
-
-function emptyUsage(): Settlement['usage'] {
-  return { inputTokens: 0, outputTokens: 0, cacheReadTokens: 0, cacheWriteTokens: 0, reasoningTokens: 0 };
 }
 
 function sendDenial(res: ServerResponse, ingress: Ingress, d: Denial, headers: Record<string, string>): void {

@@ -22,7 +22,7 @@ export function measure(outcome: UpstreamOutcome, est: Estimate, target: Target)
   if (provided) return { usage: provided, usageSource: 'provider', cost: costNanos(provided, target.prices) };
   const generated = outcome.generatedText.length > 0 ? countTextTokens(outcome.generatedText) : 0;
   if (outcome.kind === 'failed' && generated === 0) {
-    return { usage: emptyUsage(), usageSource: 'none', cost: 0 };
+    return noSettlement();
   }
   const usage: Usage = { ...emptyUsage(), inputTokens: est.inputTokens, outputTokens: generated };
   return { usage, usageSource: 'estimated', cost: costNanos(usage, target.prices) };
@@ -40,7 +40,7 @@ export async function settle(closes: DeferredCloses, reservation: Reservation, s
   const u = s.usage;
   await closes.settle(reservation.id, {
     nanos: s.cost,
-    tokens: u.inputTokens + u.outputTokens + u.cacheReadTokens + u.cacheWriteTokens,
+    tokens: settledTokens(u),
     requests: 1,
   });
 }
@@ -53,6 +53,16 @@ export function applySettlement(row: CallRecord, s: Settlement): void {
   row.reasoningTokens = s.usage.reasoningTokens;
   row.usageSource = s.usageSource;
   row.cost = s.cost;
+}
+
+/** A call that cost nothing: the provider produced nothing, or it never ran. */
+export function noSettlement(): Settlement {
+  return { usage: emptyUsage(), usageSource: 'none', cost: 0 };
+}
+
+/** Tokens a settlement counts against token budgets and tpm: every input kind and the output. */
+export function settledTokens(u: Usage): number {
+  return u.inputTokens + u.outputTokens + u.cacheReadTokens + u.cacheWriteTokens;
 }
 
 function emptyUsage(): Usage {
