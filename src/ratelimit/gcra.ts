@@ -46,9 +46,17 @@ export function msUntilFull(level: number, limit: number): number {
  * How much of one charge can still be given back at `elapsedMs` after it was made.
  * The level drains first in, first out: the charge sat at [end − cost, end] and everything up
  * to `limit × elapsed` has drained since, so only what lies beyond that is still held.
- * Giving back more would return capacity that time has already returned, and a busy bucket
- * would then admit more than its rate (the refund counted twice).
+ * Refunds made to the bucket since (`refundedSince`, of other calls) moved the charge down the
+ * queue too: without counting them, a charge that has drained would be given back a second time.
+ * Giving back more than is held would return capacity that time has already returned, and a
+ * busy bucket would then admit more than its rate (the refund counted twice).
  */
-export function stillHeld(chargeEnd: number, cost: number, limit: number, elapsedMs: number): number {
-  return Math.min(cost, Math.max(0, chargeEnd - limit * Math.max(0, elapsedMs)));
+export function stillHeld(
+  chargeEnd: number,
+  cost: number,
+  limit: number,
+  elapsedMs: number,
+  refundedSince = 0,
+): number {
+  return Math.min(cost, Math.max(0, chargeEnd - Math.max(0, refundedSince) - limit * Math.max(0, elapsedMs)));
 }

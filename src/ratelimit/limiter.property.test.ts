@@ -256,7 +256,7 @@ describe('RateLimiter under random interleavings', () => {
       keyConcurrency: fc.integer({ min: 1, max: 4 }),
       modelConcurrency: fc.integer({ min: 1, max: 3 }),
     });
-    fc.assert(fc.property(limits, opsArb, runInterleaving), { numRuns: 300 });
+    fc.assert(fc.property(limits, opsArb, runInterleaving), { numRuns: Number(process.env.FC_RUNS ?? 300) });
   });
 
   it('admits no more than tpm + burst in actual tokens, whatever settle gives back', () => {
@@ -268,6 +268,6 @@ describe('RateLimiter under random interleavings', () => {
       keyConcurrency: fc.integer({ min: 2, max: 8 }),
       modelConcurrency: fc.integer({ min: 1, max: 3 }),
     });
-    fc.assert(fc.property(limits, opsArb, runInterleaving), { numRuns: 300 });
+    fc.assert(fc.property(limits, opsArb, runInterleaving), { numRuns: Number(process.env.FC_RUNS ?? 300) });
   });
 });

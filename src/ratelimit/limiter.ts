@@ -24,6 +24,11 @@ interface ScopeState {
   open: number;
   /** When both levels reach empty if nothing else happens. */
   fullAtMs: number;
+  /** Which life of this scope: a state forgotten and made again has drained all it held. */
+  epoch: number;
+  /** Everything ever given back, in level units: how far refunds moved open charges down the queue. */
+  requestRefunded: number;
+  tokenRefunded: number;
 }
 
 /** One rule's share of an open acquisition. */
@@ -36,6 +41,10 @@ interface HeldLine {
   /** Levels right after this call's charge, to tell how much of it is still held (FIFO). */
   requestEnd: number;
   tokenEnd: number;
+  /** The scope's epoch and refund totals at the charge. */
+  epoch: number;
+  requestRefundedAt: number;
+  tokenRefundedAt: number;
   holdsSlot: boolean;
 }
 
@@ -52,6 +61,7 @@ export class RateLimiter implements RateLimits {
   private readonly states = new Map<string, ScopeState>();
   private readonly open = new Map<string, HeldLine[]>();
   private lastSweepMs = Number.NEGATIVE_INFINITY;
+  private epochs = 0;
 
   acquire(id: string, rules: RateLimitRule[], tokens: number, nowMs: number): Acquire {
     assertUnits(tokens, 'tokens');
@@ -102,6 +112,9 @@ export class RateLimiter implements RateLimits {
         tokens,
         requestEnd: state.requestLevel,
         tokenEnd: state.tokenLevel,
+        epoch: state.epoch,
+        requestRefundedAt: state.requestRefunded,
+        tokenRefundedAt: state.tokenRefunded,
         holdsSlot: rule.concurrency !== null,
       });
     }
@@ -122,9 +135,8 @@ export class RateLimiter implements RateLimits {
           // Usage beyond the estimate is charged now: the bucket may go past full and the debt drains.
           state.tokenLevel += costOf(actualTokens - line.tokens);
         } else {
-          const charged = stillHeld(line.tokenEnd, costOf(line.tokens), tpm, now - line.atMs);
-          const refund = Math.min(costOf(line.tokens - actualTokens), charged);
-          state.tokenLevel = Math.max(0, state.tokenLevel - refund);
+          const refund = Math.min(costOf(line.tokens - actualTokens), heldTokens(line, state, tpm, now));
+          giveBackTokens(state, refund);
         }
       }
       this.finishLine(line, state);
@@ -149,17 +161,8 @@ export class RateLimiter implements RateLimits {
     for (const line of held) {
       const state = this.drained(line.key, line.rule, now);
       const { rpm, tpm } = line.rule;
-      const elapsed = now - line.atMs;
-      if (rpm !== null)
-        state.requestLevel = Math.max(
-          0,
-          state.requestLevel - stillHeld(line.requestEnd, costOf(1), rpm, elapsed),
-        );
-      if (tpm !== null)
-        state.tokenLevel = Math.max(
-          0,
-          state.tokenLevel - stillHeld(line.tokenEnd, costOf(line.tokens), tpm, elapsed),
-        );
+      if (rpm !== null) giveBackRequest(state, heldRequest(line, state, rpm, now));
+      if (tpm !== null) giveBackTokens(state, heldTokens(line, state, tpm, now));
       this.finishLine(line, state);
     }
     return true;
@@ -212,14 +215,14 @@ export class RateLimiter implements RateLimits {
   /** The live state drained to `now` (or a fresh one, not yet stored). */
   private drained(key: string, rule: RateLimitRule, now: number): ScopeState {
     const state = this.states.get(key);
-    if (!state) return freshState(now);
+    if (!state) return freshState(now, ++this.epochs);
     const next = this.drainedCopy(state, rule, now);
     Object.assign(state, next);
     return state;
   }
 
   private drainedCopy(state: ScopeState | undefined, rule: RateLimitRule, now: number): ScopeState {
-    if (!state) return freshState(now);
+    if (!state) return freshState(now, 0);
     const elapsed = now - state.atMs;
     const next: ScopeState = {
       requestLevel: rule.rpm === null ? 0 : drain(state.requestLevel, rule.rpm, elapsed),
@@ -228,14 +231,61 @@ export class RateLimiter implements RateLimits {
       atMs: Math.max(state.atMs, now),
       open: state.open,
       fullAtMs: state.fullAtMs,
+      epoch: state.epoch,
+      requestRefunded: state.requestRefunded,
+      tokenRefunded: state.tokenRefunded,
     };
     next.fullAtMs = fullAt(rule, next);
     return next;
   }
 }
 
-function freshState(now: number): ScopeState {
-  return { requestLevel: 0, tokenLevel: 0, atMs: now, open: 0, fullAtMs: now };
+function freshState(now: number, epoch: number): ScopeState {
+  return {
+    requestLevel: 0,
+    tokenLevel: 0,
+    atMs: now,
+    open: 0,
+    fullAtMs: now,
+    epoch,
+    requestRefunded: 0,
+    tokenRefunded: 0,
+  };
+}
+
+/** What of a line's request charge the scope still holds (none once the scope was forgotten). */
+function heldRequest(line: HeldLine, state: ScopeState, rpm: number, now: number): number {
+  if (state.epoch !== line.epoch) return 0;
+  return stillHeld(
+    line.requestEnd,
+    costOf(1),
+    rpm,
+    now - line.atMs,
+    state.requestRefunded - line.requestRefundedAt,
+  );
+}
+
+function heldTokens(line: HeldLine, state: ScopeState, tpm: number, now: number): number {
+  if (state.epoch !== line.epoch) return 0;
+  return stillHeld(
+    line.tokenEnd,
+    costOf(line.tokens),
+    tpm,
+    now - line.atMs,
+    state.tokenRefunded - line.tokenRefundedAt,
+  );
+}
+
+function giveBackRequest(state: ScopeState, amount: number): void {
+  const refund = Math.min(state.requestLevel, amount);
+  state.requestLevel -= refund;
+  state.requestRefunded += refund;
+}
+
+function giveBackTokens(state: ScopeState, amount: number): void {
+  const refund = Math.min(state.tokenLevel, amount);
+  state.tokenLevel -= refund;
+  state.tokenRefunded += refund;
 }
 
 /** Scope is part of the key, so one rule id reused for another scope never shares counters. */

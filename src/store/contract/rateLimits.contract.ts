@@ -128,6 +128,28 @@ export function describeRateLimitsContract(name: string, factory: RateLimitsFact
       });
     });
 
+    it('an earlier refund moves later charges down the queue: a drained charge is not given back twice', async () => {
+      // Found by the property test: x and y take 1 token each; x is cancelled, so y now sits
+      // at the bottom and drains within the next second. Cancelling y after that gives nothing.
+      const { a, b } = await fresh();
+      const r = rule('k', { tpm: 60 });
+      await a.acquire('x', [r], 1, T0);
+      await b.acquire('y', [r], 1, T0);
+      await a.cancel('x', T0);
+      await b.acquire('z', [r], 60, T0 + 1_000);
+      await a.cancel('y', T0 + 1_000);
+      expect((await b.snapshot(r, T0 + 1_000)).tokens?.remaining).toBe(0);
+      expect((await a.acquire('w', [r], 1, T0 + 1_000)).ok).toBe(false);
+      // Settling below the estimate obeys the same queue.
+      const { a: c } = await fresh();
+      await c.acquire('p', [r], 1, T0);
+      await c.acquire('q', [r], 1, T0);
+      await c.settle('p', 0, T0);
+      await c.acquire('s', [r], 60, T0 + 1_000);
+      await c.settle('q', 0, T0 + 1_000);
+      expect((await c.snapshot(r, T0 + 1_000)).tokens?.remaining).toBe(0);
+    });
+
     it('charges usage beyond the estimate past full; the debt drains', async () => {
       const { a } = await fresh();
       const r = rule('k', { tpm: 1000 });

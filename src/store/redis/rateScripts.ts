@@ -29,16 +29,23 @@ local function waitFor(level, limit, units)
   return math.ceil(excess / limit)
 end
 
-local function stillHeld(chargeEnd, cost, limit, elapsed)
-  return math.min(cost, math.max(0, chargeEnd - limit * math.max(0, elapsed)))
+local function stillHeld(chargeEnd, cost, limit, elapsed, refundedSince)
+  return math.min(cost, math.max(0, chargeEnd - math.max(0, refundedSince) - limit * math.max(0, elapsed)))
+end
+
+-- A state made afresh (its key expired once full) has drained everything charged before.
+local function newEpoch()
+  local t = redis.call('TIME')
+  return t[1] .. '.' .. t[2]
 end
 
 -- The levels drained to now; a clock that steps back drains nothing rather than refilling twice.
 local function load(key, rpm, tpm, now)
-  local v = redis.call('HMGET', key, 'rq', 'tk', 'at')
-  if not v[3] then return { rq = 0, tk = 0, at = now } end
+  local v = redis.call('HMGET', key, 'rq', 'tk', 'at', 'rr', 'tr', 'ep')
+  if not v[3] then return { rq = 0, tk = 0, at = now, rr = 0, tr = 0, ep = newEpoch() } end
   local at = tonumber(v[3])
-  local state = { rq = 0, tk = 0, at = math.max(at, now) }
+  local state = { rq = 0, tk = 0, at = math.max(at, now), rr = tonumber(v[4]) or 0, tr = tonumber(v[5]) or 0,
+    ep = v[6] or '' }
   if rpm then state.rq = drain(tonumber(v[1]) or 0, rpm, now - at) end
   if tpm then state.tk = drain(tonumber(v[2]) or 0, tpm, now - at) end
   return state
@@ -49,9 +56,35 @@ local function save(key, state, rpm, tpm)
   local full = 0
   if rpm then full = math.max(full, math.ceil(state.rq / rpm)) end
   if tpm then full = math.max(full, math.ceil(state.tk / tpm)) end
-  redis.call('HSET', key, 'rq', fmt(state.rq), 'tk', fmt(state.tk), 'at', fmt(state.at))
+  redis.call('HSET', key, 'rq', fmt(state.rq), 'tk', fmt(state.tk), 'at', fmt(state.at),
+    'rr', fmt(state.rr), 'tr', fmt(state.tr), 'ep', state.ep)
   -- Once full again the state equals a fresh one; a minute more covers clocks a little apart.
   redis.call('PEXPIRE', key, full + PERIOD)
+end
+
+-- What of a line's charges the scope still holds: first in, first out, and refunds made since
+-- (of other calls) moved it down the queue, as in src/ratelimit/gcra.ts stillHeld.
+local function heldRequest(record, line, state, rpm, now)
+  if line.ep ~= state.ep then return 0 end
+  return stillHeld(tonumber(line.re), PERIOD, rpm, now - tonumber(record.at), state.rr - tonumber(line.rr))
+end
+
+local function heldTokens(record, line, state, tpm, now)
+  if line.ep ~= state.ep then return 0 end
+  return stillHeld(tonumber(line.te), tonumber(record.tk) * PERIOD, tpm, now - tonumber(record.at),
+    state.tr - tonumber(line.tr))
+end
+
+local function giveBackRequest(state, amount)
+  local refund = math.min(state.rq, amount)
+  state.rq = state.rq - refund
+  state.rr = state.rr + refund
+end
+
+local function giveBackTokens(state, amount)
+  local refund = math.min(state.tk, amount)
+  state.tk = state.tk - refund
+  state.tr = state.tr + refund
 end
 
 local function openSlots(key, now)
@@ -119,7 +152,8 @@ if fits then
     end
     save(rule.levels, rule.state, rule.rpm, rule.tpm)
     record.l[i] = { s = rule.levels, c = rule.slots, rpm = rule.rpmText, tpm = rule.tpmText, cc = rule.ccText,
-      re = fmt(rule.state.rq), te = fmt(rule.state.tk) }
+      re = fmt(rule.state.rq), te = fmt(rule.state.tk), ep = rule.state.ep,
+      rr = fmt(rule.state.rr), tr = fmt(rule.state.tr) }
   end
   redis.call('SET', KEYS[1], cjson.encode(record), 'PX', ARGV[5])
   redis.call('ZADD', KEYS[2], ARGV[4], ARGV[1])
@@ -150,8 +184,7 @@ return close(KEYS[1], KEYS[2], ARGV[1], function(record, line, rpm, tpm)
   if actual >= estimate then
     state.tk = state.tk + (actual - estimate) * PERIOD
   else
-    local charged = stillHeld(tonumber(line.te), estimate * PERIOD, tpm, now - tonumber(record.at))
-    state.tk = math.max(0, state.tk - math.min((estimate - actual) * PERIOD, charged))
+    giveBackTokens(state, math.min((estimate - actual) * PERIOD, heldTokens(record, line, state, tpm, now)))
   end
   save(line.s, state, rpm, tpm)
 end)
@@ -174,11 +207,8 @@ local now = tonumber(ARGV[2])
 return close(KEYS[1], KEYS[2], ARGV[1], function(record, line, rpm, tpm)
   if not rpm and not tpm then return end
   local state = load(line.s, rpm, tpm, now)
-  local elapsed = now - tonumber(record.at)
-  if rpm then state.rq = math.max(0, state.rq - stillHeld(tonumber(line.re), PERIOD, rpm, elapsed)) end
-  if tpm then
-    state.tk = math.max(0, state.tk - stillHeld(tonumber(line.te), tonumber(record.tk) * PERIOD, tpm, elapsed))
-  end
+  if rpm then giveBackRequest(state, heldRequest(record, line, state, rpm, now)) end
+  if tpm then giveBackTokens(state, heldTokens(record, line, state, tpm, now)) end
   save(line.s, state, rpm, tpm)
 end)
 `,
