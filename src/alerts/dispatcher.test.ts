@@ -107,7 +107,12 @@ describe('AlertDispatcher delivery', () => {
   it('retries a failing webhook, logs every attempt and signs what it sends', async () => {
     const url = await startReceiver([500, 500]);
     const { log } = memoryLog();
-    const alerts = new AlertDispatcher(config([{ id: 'ops', url, secret: SECRET }]), store, clock, log);
+    const alerts = await AlertDispatcher.open(
+      config([{ id: 'ops', url, secret: SECRET }]),
+      store,
+      clock,
+      log,
+    );
     const window = currentWindow(capped.window, NOW);
 
     const created = alerts.observe(capped, requests(500), window, 'spend');
@@ -116,8 +121,8 @@ describe('AlertDispatcher delivery', () => {
     await alerts.flush();
 
     const event = created[0] as AlertEvent;
-    expect(store.listEvents({ limit: 10 })).toEqual([event]);
-    const rows = store.listDeliveries({ eventId: event.id, limit: 10 }).reverse();
+    expect(await store.listEvents({ limit: 10 })).toEqual([event]);
+    const rows = (await store.listDeliveries({ eventId: event.id, limit: 10 })).reverse();
     expect(rows.map((r) => [r.targetId, r.attempt, r.ok, r.httpStatus, r.error, r.ts])).toEqual([
       ['ops', 1, false, 500, 'HTTP 500: planned 500', NOW],
       ['ops', 2, false, 500, 'HTTP 500: planned 500', NOW],
@@ -151,7 +156,7 @@ describe('AlertDispatcher delivery', () => {
   it('gives up after the configured attempts and logs each one', async () => {
     const url = await startReceiver([503, 503, 503, 503, 503, 503]);
     const { log, lines } = memoryLog();
-    const alerts = new AlertDispatcher(
+    const alerts = await AlertDispatcher.open(
       config([{ id: 'ops', url, secret: SECRET }], { attempts: 3 }),
       store,
       clock,
@@ -160,17 +165,19 @@ describe('AlertDispatcher delivery', () => {
     const [event] = alerts.observe(capped, requests(800), currentWindow(capped.window, NOW), 'spend');
     await alerts.flush();
     expect(receiver?.received).toHaveLength(6);
-    const rows = store.listDeliveries({ limit: 100 });
+    const rows = await store.listDeliveries({ limit: 100 });
     expect(rows).toHaveLength(6);
     expect(rows.every((r) => !r.ok && r.httpStatus === 503)).toBe(true);
-    expect(store.listDeliveries({ eventId: event?.id, limit: 100 }).map((r) => r.attempt)).toEqual([3, 2, 1]);
+    expect((await store.listDeliveries({ eventId: event?.id, limit: 100 })).map((r) => r.attempt)).toEqual([
+      3, 2, 1,
+    ]);
     expect(alerts.snapshot().failed).toBe(2);
     expect(lines.filter((l) => l.message === 'alert delivery gave up')).toHaveLength(2);
   });
 
   it('does not retry an answer that retrying cannot fix', async () => {
     const url = await startReceiver([404]);
-    const alerts = new AlertDispatcher(
+    const alerts = await AlertDispatcher.open(
       config([{ id: 'ops', url, secret: SECRET }]),
       store,
       clock,
@@ -178,12 +185,14 @@ describe('AlertDispatcher delivery', () => {
     );
     alerts.observe(capped, requests(500), currentWindow(capped.window, NOW), 'spend');
     await alerts.flush();
-    expect(store.listDeliveries({ limit: 10 }).map((r) => [r.attempt, r.httpStatus])).toEqual([[1, 404]]);
+    expect((await store.listDeliveries({ limit: 10 })).map((r) => [r.attempt, r.httpStatus])).toEqual([
+      [1, 404],
+    ]);
   });
 
   it('times out a receiver that never answers', async () => {
     const url = await startReceiver([0, 0]);
-    const alerts = new AlertDispatcher(
+    const alerts = await AlertDispatcher.open(
       config([{ id: 'ops', url, secret: SECRET }], { attempts: 3 }, 100),
       store,
       clock,
@@ -192,8 +201,7 @@ describe('AlertDispatcher delivery', () => {
     alerts.observe(capped, requests(500), currentWindow(capped.window, NOW), 'spend');
     await alerts.flush();
     expect(
-      store
-        .listDeliveries({ limit: 10 })
+      (await store.listDeliveries({ limit: 10 }))
         .reverse()
         .map((r) => [r.attempt, r.ok, r.httpStatus, r.error]),
     ).toEqual([
@@ -207,7 +215,7 @@ describe('AlertDispatcher delivery', () => {
     const url = await startReceiver([0, 500]);
     const hangs = `${url}/hangs`;
     const retries = `${url.replace('/hook', '')}/retries`;
-    const alerts = new AlertDispatcher(
+    const alerts = await AlertDispatcher.open(
       config(
         [
           { id: 'hangs', url: hangs, secret: SECRET, budgets: ['team-a-monthly'] },
@@ -224,12 +232,12 @@ describe('AlertDispatcher delivery', () => {
     alerts.observe(capped, requests(500), currentWindow(capped.window, NOW), 'spend');
     await waitFor(() => (receiver?.received.length ?? 0) === 1);
     alerts.observe(other, requests(5), currentWindow(other.window, NOW), 'spend');
-    await waitFor(() => store.listDeliveries({ limit: 10 }).length === 1);
+    await waitFor(async () => (await store.listDeliveries({ limit: 10 })).length === 1);
 
     const started = Date.now();
     await alerts.close();
     expect(Date.now() - started).toBeLessThan(2000);
-    const rows = store.listDeliveries({ limit: 10 }).reverse();
+    const rows = (await store.listDeliveries({ limit: 10 })).reverse();
     expect(rows.map((r) => [r.targetId, r.attempt, r.ok, r.error])).toEqual([
       ['retries', 1, false, 'HTTP 500: planned 500'],
       ['hangs', 1, false, 'aborted: alert dispatcher closing'],
@@ -240,7 +248,7 @@ describe('AlertDispatcher delivery', () => {
 
   it('posts a Slack payload (unsigned) only for the budgets a target asks for', async () => {
     const url = await startReceiver();
-    const alerts = new AlertDispatcher(
+    const alerts = await AlertDispatcher.open(
       config([{ id: 'chat', url, kind: 'slack', budgets: ['team-a-monthly'] }]),
       store,
       clock,
@@ -261,14 +269,16 @@ describe('AlertDispatcher delivery', () => {
     const payload = JSON.parse(got[0]?.raw.toString('utf8') ?? '{}') as SlackPayload;
     expect(payload.blocks?.map((b) => b.type)).toEqual(['section', 'context']);
     // The other policy's alerts are still recorded, just not sent here.
-    expect(store.listEvents({ policyId: 'other', limit: 10 }).map((e) => e.threshold)).toEqual([1, 0.8, 0.5]);
+    expect((await store.listEvents({ policyId: 'other', limit: 10 })).map((e) => e.threshold)).toEqual([
+      1, 0.8, 0.5,
+    ]);
   });
 });
 
 describe('AlertDispatcher firing', () => {
   it('1,000 synchronous observations crossing 50/80/100% make exactly 3 events', async () => {
     const url = await startReceiver();
-    const alerts = new AlertDispatcher(
+    const alerts = await AlertDispatcher.open(
       config([{ id: 'ops', url, secret: SECRET }]),
       store,
       clock,
@@ -283,12 +293,12 @@ describe('AlertDispatcher firing', () => {
       [1, 1000],
     ]);
     await alerts.flush();
-    expect(store.listEvents({ limit: 100 })).toHaveLength(3);
+    expect(await store.listEvents({ limit: 100 })).toHaveLength(3);
     expect(receiver?.received).toHaveLength(3);
   });
 
   it('1,000 concurrent calls through real counters fire each threshold once', async () => {
-    const alerts = new AlertDispatcher(config([]), store, clock, memoryLog().log);
+    const alerts = await AlertDispatcher.open(config([]), store, clock, memoryLog().log);
     const counters = new MemoryBudgetCounters();
     const tight = policy('tight', {}, { tokens: 100_000 }, { alerts: [0.5, 0.8, 1] });
     const call: Amount = { nanos: 0, tokens: 150, requests: 1 };
@@ -326,18 +336,19 @@ describe('AlertDispatcher firing', () => {
     ]);
     // Every call of the next burst is denied by an exhausted budget: 100% fires once.
     await burst('second');
+    await alerts.flush();
     expect(exhaustedDenials).toBe(1000);
     expect(created.map((e) => [e.threshold, e.reason, e.spentTokens])).toEqual([
       [0.5, 'spend', 50_100],
       [0.8, 'spend', 80_100],
       [1, 'denied', 99_900],
     ]);
-    expect(store.listEvents({ policyId: 'tight', limit: 100 })).toHaveLength(3);
+    expect(await store.listEvents({ policyId: 'tight', limit: 100 })).toHaveLength(3);
     await alerts.close();
   });
 
-  it('treats a denial of an exhausted hard budget as reaching 100%', () => {
-    const alerts = new AlertDispatcher(config([]), store, clock, memoryLog().log);
+  it('treats a denial of an exhausted hard budget as reaching 100%', async () => {
+    const alerts = await AlertDispatcher.open(config([]), store, clock, memoryLog().log);
     const window = currentWindow(capped.window, NOW);
     expect(
       alerts.observe(capped, requests(999), window, 'denied').map((e) => [e.threshold, e.reason]),
@@ -349,8 +360,8 @@ describe('AlertDispatcher firing', () => {
     expect(alerts.observe(capped, requests(1000), window, 'spend')).toEqual([]);
   });
 
-  it('alerts soft budgets like hard ones, but a denial does not concern them', () => {
-    const alerts = new AlertDispatcher(config([]), store, clock, memoryLog().log);
+  it('alerts soft budgets like hard ones, but a denial does not concern them', async () => {
+    const alerts = await AlertDispatcher.open(config([]), store, clock, memoryLog().log);
     const soft = policy('soft', {}, { requests: 10 }, { mode: 'soft', alerts: [1, 2] });
     const window = currentWindow(soft.window, NOW);
     expect(alerts.observe(soft, requests(9), window, 'denied')).toEqual([]);
@@ -362,7 +373,7 @@ describe('AlertDispatcher firing', () => {
 
   it('does not refire after a restart on the same database file', async () => {
     const window = currentWindow(capped.window, NOW);
-    const first = new AlertDispatcher(config([]), store, clock, memoryLog().log);
+    const first = await AlertDispatcher.open(config([]), store, clock, memoryLog().log);
     expect(first.observe(capped, requests(850), window, 'spend').map((e) => e.threshold)).toEqual([0.5, 0.8]);
     await first.close();
     db.close();
@@ -370,37 +381,79 @@ describe('AlertDispatcher firing', () => {
     db = new Database(join(dir, 'tollgate.db'));
     migrate(db);
     store = sqliteAlertStore(db);
-    const second = new AlertDispatcher(config([]), store, clock, memoryLog().log);
+    const second = await AlertDispatcher.open(config([]), store, clock, memoryLog().log);
     expect(second.snapshot().firedKeys).toBe(2);
     expect(second.observe(capped, requests(900), window, 'spend')).toEqual([]);
     expect(second.observe(capped, requests(1000), window, 'spend').map((e) => e.threshold)).toEqual([1]);
     const nextMonth = currentWindow(capped.window, Date.UTC(2026, 11, 2));
     expect(second.observe(capped, requests(600), nextMonth, 'spend').map((e) => e.threshold)).toEqual([0.5]);
-    expect(store.listEvents({ policyId: capped.id, limit: 10 }).map((e) => e.threshold)).toEqual([
+    await second.flush();
+    expect((await store.listEvents({ policyId: capped.id, limit: 10 })).map((e) => e.threshold)).toEqual([
       0.5, 1, 0.8, 0.5,
     ]);
     await second.close();
+  });
+
+  it('a replica that loses the store race neither delivers nor logs, but remembers the threshold fired', async () => {
+    const url = await startReceiver();
+    const otherDb = new Database(join(dir, 'tollgate.db'));
+    try {
+      const a = memoryLog();
+      const b = memoryLog();
+      const targets = config([{ id: 'ops', url, secret: SECRET }]);
+      const replicaA = await AlertDispatcher.open(targets, store, clock, a.log);
+      const replicaB = await AlertDispatcher.open(targets, sqliteAlertStore(otherDb), clock, b.log);
+      const window = currentWindow(capped.window, NOW);
+
+      const [fromA] = replicaA.observe(capped, requests(500), window, 'spend');
+      replicaB.observe(capped, requests(500), window, 'spend');
+      await Promise.all([replicaA.flush(), replicaB.flush()]);
+
+      expect(receiver?.received.map((r) => r.headers[EVENT_ID_HEADER])).toEqual([fromA?.id]);
+      expect((await store.listEvents({ limit: 10 })).map((e) => e.id)).toEqual([fromA?.id]);
+      expect((await store.listDeliveries({ limit: 10 })).map((r) => [r.eventId, r.ok])).toEqual([
+        [fromA?.id, true],
+      ]);
+      expect(a.lines.map((l) => l.message)).toEqual(['budget alert']);
+      expect(b.lines).toEqual([]);
+      expect(replicaB.snapshot()).toMatchObject({
+        firedKeys: 1,
+        events: 0,
+        attempts: 0,
+        delivered: 0,
+        failed: 0,
+      });
+      expect(replicaB.observe(capped, requests(600), window, 'spend')).toEqual([]);
+      await Promise.all([replicaA.close(), replicaB.close()]);
+    } finally {
+      otherDb.close();
+    }
   });
 
   it('still alerts when the store fails, and says so', async () => {
     const url = await startReceiver();
     const broken: AlertStore = {
       ...store,
-      insertEvent: () => {
+      insertEvent: async () => {
         throw new Error('disk full');
       },
     };
     const { log, lines } = memoryLog();
-    const alerts = new AlertDispatcher(config([{ id: 'ops', url, secret: SECRET }]), broken, clock, log);
+    const alerts = await AlertDispatcher.open(
+      config([{ id: 'ops', url, secret: SECRET }]),
+      broken,
+      clock,
+      log,
+    );
     expect(alerts.observe(capped, requests(500), currentWindow(capped.window, NOW), 'spend')).toHaveLength(1);
     await alerts.flush();
     expect(receiver?.received).toHaveLength(1);
     expect(lines.map((l) => l.message)).toContain('alert event not stored');
   });
 
-  it('accepts a pino logger', () => {
+  it('accepts a pino logger', async () => {
     const log: AlertLogger = pino({ enabled: false });
-    expect(new AlertDispatcher(config([]), store, clock, log).snapshot().events).toBe(0);
+    expect((await AlertDispatcher.open(config([]), store, clock, log)).snapshot().events).toBe(0);
   });
 });
 
@@ -440,7 +493,7 @@ describe('AlertDispatcher runaway trips', () => {
     const url = await startReceiver();
     const base = url.replace('/hook', '');
     const { log, lines } = memoryLog();
-    const alerts = new AlertDispatcher(
+    const alerts = await AlertDispatcher.open(
       config([
         { id: 'ops', url: `${base}/ops`, secret: SECRET },
         { id: 'team-a', url: `${base}/team-a`, secret: SECRET, budgets: ['team-a-monthly'] },
@@ -489,11 +542,11 @@ describe('AlertDispatcher runaway trips', () => {
     );
     expect(JSON.parse(only.raw.toString('utf8'))).toEqual(event);
 
-    expect(alerts.recentRunaway(10)).toEqual([event]);
-    expect(store.listEvents({ limit: 10 })).toEqual([]);
-    expect(store.listDeliveries({ limit: 10 }).map((r) => [r.eventId, r.targetId, r.attempt, r.ok])).toEqual([
-      [event.id, 'ops', 1, true],
-    ]);
+    expect(await alerts.recentRunaway(10)).toEqual([event]);
+    expect(await store.listEvents({ limit: 10 })).toEqual([]);
+    expect(
+      (await store.listDeliveries({ limit: 10 })).map((r) => [r.eventId, r.targetId, r.attempt, r.ok]),
+    ).toEqual([[event.id, 'ops', 1, true]]);
     expect(lines.map((l) => l.message)).toEqual(['runaway alert']);
     expect(alerts.snapshot()).toMatchObject({
       firedKeys: 0,
@@ -507,7 +560,7 @@ describe('AlertDispatcher runaway trips', () => {
 
   it('posts the Slack text for a trip', async () => {
     const url = await startReceiver();
-    const alerts = new AlertDispatcher(
+    const alerts = await AlertDispatcher.open(
       config([{ id: 'chat', url, kind: 'slack' }]),
       store,
       clock,
@@ -529,10 +582,15 @@ describe('AlertDispatcher runaway trips', () => {
   it('retries a failing receiver with backoff and logs every attempt', async () => {
     const url = await startReceiver([500, 429]);
     const { log, lines } = memoryLog();
-    const alerts = new AlertDispatcher(config([{ id: 'ops', url, secret: SECRET }]), store, clock, log);
+    const alerts = await AlertDispatcher.open(
+      config([{ id: 'ops', url, secret: SECRET }]),
+      store,
+      clock,
+      log,
+    );
     const event = alerts.notifyRunaway(REPEATS, WHO);
     await alerts.flush();
-    const rows = store.listDeliveries({ eventId: event.id, limit: 10 }).reverse();
+    const rows = (await store.listDeliveries({ eventId: event.id, limit: 10 })).reverse();
     expect(rows.map((r) => [r.targetId, r.attempt, r.ok, r.httpStatus, r.error])).toEqual([
       ['ops', 1, false, 500, 'HTTP 500: planned 500'],
       ['ops', 2, false, 429, 'HTTP 429: planned 429'],
@@ -553,7 +611,7 @@ describe('AlertDispatcher runaway trips', () => {
   it('gives up on a receiver that keeps failing and says so', async () => {
     const url = await startReceiver([503, 503, 503]);
     const { log, lines } = memoryLog();
-    const alerts = new AlertDispatcher(
+    const alerts = await AlertDispatcher.open(
       config([{ id: 'ops', url, secret: SECRET }], { attempts: 3 }),
       store,
       clock,
@@ -562,7 +620,7 @@ describe('AlertDispatcher runaway trips', () => {
     const event = alerts.notifyRunaway(TRIP, WHO);
     await alerts.flush();
     expect(
-      store.listDeliveries({ eventId: event.id, limit: 10 }).map((r) => [r.attempt, r.httpStatus]),
+      (await store.listDeliveries({ eventId: event.id, limit: 10 })).map((r) => [r.attempt, r.httpStatus]),
     ).toEqual([
       [3, 503],
       [2, 503],
@@ -576,7 +634,7 @@ describe('AlertDispatcher runaway trips', () => {
 
   it('stores and sends the same trip once, lists newest first, and survives a restart', async () => {
     const url = await startReceiver();
-    const alerts = new AlertDispatcher(
+    const alerts = await AlertDispatcher.open(
       config([{ id: 'ops', url, secret: SECRET }]),
       store,
       clock,
@@ -589,25 +647,26 @@ describe('AlertDispatcher runaway trips', () => {
     expect(receiver?.received.map((r) => r.headers[EVENT_ID_HEADER]).sort()).toEqual(
       [first.id, second.id].sort(),
     );
-    expect(alerts.recentRunaway(10).map((e) => e.id)).toEqual([second.id, first.id]);
-    expect(alerts.recentRunaway(1).map((e) => e.id)).toEqual([second.id]);
+    expect((await alerts.recentRunaway(10)).map((e) => e.id)).toEqual([second.id, first.id]);
+    expect((await alerts.recentRunaway(1)).map((e) => e.id)).toEqual([second.id]);
     await alerts.close();
     db.close();
 
     db = new Database(join(dir, 'tollgate.db'));
     migrate(db);
     store = sqliteAlertStore(db);
-    const restarted = new AlertDispatcher(config([]), store, clock, memoryLog().log);
+    const restarted = await AlertDispatcher.open(config([]), store, clock, memoryLog().log);
     // Runaway rows are not budget thresholds: the fired set stays empty and budgets still alert.
     expect(restarted.snapshot().firedKeys).toBe(0);
-    expect(restarted.recentRunaway(10)).toEqual([second, first]);
+    expect(await restarted.recentRunaway(10)).toEqual([second, first]);
     expect(
       restarted
         .observe(capped, requests(500), currentWindow(capped.window, NOW), 'spend')
         .map((e) => e.threshold),
     ).toEqual([0.5]);
-    expect(store.listEvents({ limit: 10 }).map((e) => e.type)).toEqual(['budget.threshold']);
-    expect(restarted.recentRunaway(10)).toHaveLength(2);
+    await restarted.flush();
+    expect((await store.listEvents({ limit: 10 })).map((e) => e.type)).toEqual(['budget.threshold']);
+    expect(await restarted.recentRunaway(10)).toHaveLength(2);
     await restarted.close();
   });
 
@@ -615,12 +674,17 @@ describe('AlertDispatcher runaway trips', () => {
     const url = await startReceiver();
     const broken: AlertStore = {
       ...store,
-      insertRunaway: () => {
+      insertRunaway: async () => {
         throw new Error('disk full');
       },
     };
     const { log, lines } = memoryLog();
-    const alerts = new AlertDispatcher(config([{ id: 'ops', url, secret: SECRET }]), broken, clock, log);
+    const alerts = await AlertDispatcher.open(
+      config([{ id: 'ops', url, secret: SECRET }]),
+      broken,
+      clock,
+      log,
+    );
     const event = alerts.notifyRunaway(TRIP, WHO);
     await alerts.flush();
     expect(receiver?.received.map((r) => r.headers[EVENT_ID_HEADER])).toEqual([event.id]);
@@ -635,9 +699,9 @@ describe('AlertDispatcher runaway trips', () => {
   });
 });
 
-async function waitFor(condition: () => boolean, timeoutMs = 5000): Promise<void> {
+async function waitFor(condition: () => boolean | Promise<boolean>, timeoutMs = 5000): Promise<void> {
   const until = Date.now() + timeoutMs;
-  while (!condition()) {
+  while (!(await condition())) {
     if (Date.now() > until) throw new Error('condition not met in time');
     await new Promise((resolve) => setTimeout(resolve, 5));
   }

@@ -12,7 +12,7 @@ import {
 import { EVENT_ID_HEADER, signedHeaders } from './sign.ts';
 import { runawaySlackPayload, slackPayload } from './slack.ts';
 import type { AlertStore, DeliveryAttempt } from './store.ts';
-import { type AlertReason, alertWindowId, FiredSet } from './thresholds.ts';
+import { type AlertReason, alertWindowId, type FiredKey, FiredSet } from './thresholds.ts';
 
 /** The slice of a pino logger the dispatcher uses. */
 export interface AlertLogger {
@@ -29,7 +29,7 @@ export interface AlertDispatcherOptions {
 export interface AlertSnapshot {
   /** (policy, window, threshold) keys held in the fired set. */
   firedKeys: number;
-  /** Events (budget and runaway) created by this process. */
+  /** Events (budget and runaway) this process stored first (or could not store and sent anyway). */
   events: number;
   /** Deliveries (event × target) not finished yet, including those waiting to retry. */
   deliveriesInFlight: number;
@@ -57,11 +57,15 @@ const USER_AGENT = 'tollgate-alerts/1';
 /**
  * Turns budget observations and runaway trips into alert events and delivers them. `observe` runs on the request
  * path: synchronous, and when nothing new is crossed it is a few comparisons and map lookups.
- * Only a new crossing builds an event, stores it (the store's UNIQUE key makes a restart never
- * refire) and starts delivery in the background.
+ * Only a new crossing builds an event; storing it and delivering it happen in the background.
+ * The store's UNIQUE key decides who delivers: a restart never refires, and of several replicas
+ * crossing the same threshold only the one whose insert wins sends it (the others stay quiet
+ * and just remember it as fired).
  */
 export class AlertDispatcher {
   private readonly fired: FiredSet;
+  /** Events being stored; each then starts its deliveries (or not, if another replica won). */
+  private readonly storing = new Set<Promise<void>>();
   private readonly inFlight = new Set<Promise<void>>();
   private readonly requests = new Set<AbortController>();
   private readonly backoffs = new Set<() => void>();
@@ -70,14 +74,26 @@ export class AlertDispatcher {
   private closing = false;
   private readonly counts = { events: 0, attempts: 0, delivered: 0, failed: 0 };
 
-  constructor(
+  /** Builds a dispatcher whose fired set starts with every threshold the store says has fired. */
+  static async open(
+    config: AlertsConfig,
+    store: AlertStore,
+    clock: () => number,
+    log: AlertLogger,
+    options: AlertDispatcherOptions = {},
+  ): Promise<AlertDispatcher> {
+    return new AlertDispatcher(config, store, clock, log, await store.firedKeys(), options);
+  }
+
+  private constructor(
     private readonly config: AlertsConfig,
     private readonly store: AlertStore,
     private readonly clock: () => number,
     private readonly log: AlertLogger,
-    options: AlertDispatcherOptions = {},
+    fired: Iterable<FiredKey>,
+    options: AlertDispatcherOptions,
   ) {
-    this.fired = new FiredSet(store.firedKeys());
+    this.fired = new FiredSet(fired);
     this.random = options.random ?? Math.random;
     this.fetch = options.fetch ?? globalThis.fetch;
   }
@@ -85,7 +101,8 @@ export class AlertDispatcher {
   /**
    * Call after every settle with the policy's settled spend in its current window, and with
    * reason 'denied' when a hard budget refused a call because it is exhausted. Returns the
-   * events this call created (usually none). Never throws.
+   * events this call created (usually none); each is delivered once stored, unless another
+   * replica stored the same threshold first. Never throws.
    */
   observe(
     policy: BudgetPolicy,
@@ -99,9 +116,8 @@ export class AlertDispatcher {
     const byDenial = reason === 'denied' ? this.fired.crossedOnDenial(policy, windowId) : NO_THRESHOLDS;
     if (bySpend.length === 0 && byDenial.length === 0) return NONE;
     const nowMs = this.clock();
-    const created: AlertEvent[] = [];
-    const emit = (threshold: number, why: AlertReason) => {
-      const event = buildAlertEvent({
+    const build = (threshold: number, why: AlertReason) =>
+      buildAlertEvent({
         id: `evt_${randomUUID()}`,
         policy,
         threshold,
@@ -111,20 +127,20 @@ export class AlertDispatcher {
         atMs: nowMs,
         reason: why,
       });
-      const about = { eventId: event.id, policyId: policy.id };
-      if (this.persist(() => this.store.insertEvent(event, nowMs), about)) {
-        created.push(event);
-        this.dispatch(event);
+    const created = [...bySpend.map((t) => build(t, 'spend')), ...byDenial.map((t) => build(t, 'denied'))];
+    // One after another, so a receiver hears 50% before 80%.
+    this.background(async () => {
+      for (const event of created) {
+        const about = { eventId: event.id, policyId: policy.id };
+        if (await this.persist(() => this.store.insertEvent(event, nowMs), about)) this.dispatch(event);
       }
-    };
-    for (const t of bySpend) emit(t, 'spend');
-    for (const t of byDenial) emit(t, 'denied');
+    });
     return created;
   }
 
   /**
-   * Reports a runaway-detection trip: builds a `runaway.tripped` event, stores it and starts its
-   * delivery in the background to every target without a `budgets` filter (a filtered target
+   * Reports a runaway-detection trip: builds a `runaway.tripped` event, and in the background
+   * stores it and delivers it to every target without a `budgets` filter (a filtered target
    * asked for those budgets only). Synchronous and never throws: it runs on the request path.
    * Returns the event built; it is not stored or sent again when the same trip (key, kind,
    * feature, time) was already reported, nor at all once the dispatcher is closing.
@@ -135,26 +151,25 @@ export class AlertDispatcher {
       this.log.warn({ eventId: event.id, keyId: event.keyId }, 'runaway alert not sent: dispatcher closing');
       return event;
     }
-    try {
-      const stored = this.persist(() => this.store.insertRunaway(event, this.clock()), {
-        eventId: event.id,
-        keyId: event.keyId,
-      });
-      if (stored) this.dispatchRunaway(event);
-    } catch (err) {
-      this.log.warn({ err, eventId: event.id, keyId: event.keyId }, 'runaway alert failed');
-    }
+    const nowMs = this.clock();
+    this.background(async () => {
+      const about = { eventId: event.id, keyId: event.keyId };
+      if (await this.persist(() => this.store.insertRunaway(event, nowMs), about))
+        this.dispatchRunaway(event);
+    });
     return event;
   }
 
   /** The latest runaway events, newest first (at most 1000), for the admin API. Store errors propagate. */
-  recentRunaway(limit: number): RunawayEvent[] {
+  recentRunaway(limit: number): Promise<RunawayEvent[]> {
     return this.store.listRunaway({ limit });
   }
 
-  /** Resolves when every delivery started so far (and any started meanwhile) has finished. */
+  /** Resolves when every event built so far is stored and every delivery started (and any started meanwhile) has finished. */
   async flush(): Promise<void> {
-    while (this.inFlight.size > 0) await Promise.allSettled([...this.inFlight]);
+    while (this.storing.size > 0 || this.inFlight.size > 0) {
+      await Promise.allSettled([...this.storing, ...this.inFlight]);
+    }
   }
 
   /**
@@ -182,10 +197,23 @@ export class AlertDispatcher {
     };
   }
 
-  /** True if the event is new. A store failure still delivers: an alert matters more than its log. */
-  private persist(insert: () => boolean, about: { eventId: string; [detail: string]: string }): boolean {
+  private background(job: () => Promise<void>): void {
+    const task = job().catch((err: unknown) => this.log.warn({ err }, 'alert handling crashed'));
+    this.storing.add(task);
+    void task.finally(() => this.storing.delete(task));
+  }
+
+  /**
+   * True if this process should deliver the event: it stored it first. False when the key was
+   * already stored (a restart, or another replica that crossed the same threshold first). A store
+   * failure still delivers: an alert matters more than its log.
+   */
+  private async persist(
+    insert: () => Promise<boolean>,
+    about: { eventId: string; [detail: string]: string },
+  ): Promise<boolean> {
     try {
-      const inserted = insert();
+      const inserted = await insert();
       if (inserted) this.counts.events++;
       return inserted;
     } catch (err) {
@@ -239,7 +267,7 @@ export class AlertDispatcher {
       if (attempt > 1) await this.backoff(this.backoffMs(attempt - 1, last?.retryAfterMs ?? null));
       if (this.closing) break;
       last = await this.attempt(target, eventId, body);
-      this.record({
+      await this.record({
         eventId,
         targetId: target.id,
         attempt,
@@ -315,9 +343,9 @@ export class AlertDispatcher {
     }
   }
 
-  private record(attempt: DeliveryAttempt): void {
+  private async record(attempt: DeliveryAttempt): Promise<void> {
     try {
-      this.store.recordDelivery(attempt);
+      await this.store.recordDelivery(attempt);
     } catch (err) {
       this.log.warn(
         { err, eventId: attempt.eventId, targetId: attempt.targetId },

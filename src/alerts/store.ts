@@ -16,21 +16,25 @@ export interface DeliveryAttempt {
 }
 
 /**
- * Alert persistence. Synchronous (better-sqlite3); called only when a threshold is crossed and
- * per delivery attempt, never per request. Lists are newest first.
+ * Alert persistence, shared by every replica using the same store (SQLite embedded, PostgreSQL
+ * in cluster mode). Called only when a threshold is crossed and per delivery attempt, never per
+ * request. Lists are newest first (at most 1000 rows).
  */
 export interface AlertStore {
-  /** Stores a new event; false (nothing written) if its (policy, window, threshold) already fired. */
-  insertEvent(event: AlertEvent, createdAtMs: number): boolean;
+  /**
+   * Stores a new event; false (nothing written) if its (policy, window, threshold) already fired.
+   * Atomic: of several replicas inserting the same key at once, exactly one gets true.
+   */
+  insertEvent(event: AlertEvent, createdAtMs: number): Promise<boolean>;
   /** Stores a runaway event; false (nothing written) if the same trip (key, kind, feature, time) is stored. */
-  insertRunaway(event: RunawayEvent, createdAtMs: number): boolean;
-  recordDelivery(attempt: DeliveryAttempt): void;
+  insertRunaway(event: RunawayEvent, createdAtMs: number): Promise<boolean>;
+  recordDelivery(attempt: DeliveryAttempt): Promise<void>;
   /** Budget events only. */
-  listEvents(filter: { policyId?: string; limit: number }): AlertEvent[];
-  listRunaway(filter: { limit: number }): RunawayEvent[];
-  listDeliveries(filter: { eventId?: string; limit: number }): DeliveryAttempt[];
+  listEvents(filter: { policyId?: string; limit: number }): Promise<AlertEvent[]>;
+  listRunaway(filter: { limit: number }): Promise<RunawayEvent[]>;
+  listDeliveries(filter: { eventId?: string; limit: number }): Promise<DeliveryAttempt[]>;
   /** Every fired budget (policy, window, threshold), to preload the fired set at startup. */
-  firedKeys(): FiredKey[];
+  firedKeys(): Promise<FiredKey[]>;
 }
 
 type SqlRow = Record<string, unknown>;
@@ -40,10 +44,10 @@ type SqlRow = Record<string, unknown>;
  * is `runaway/<key id>`: '/' is not allowed in a policy id, so no budget's rows can be mistaken
  * for them. Their window_id names the trip and their threshold is 0.
  */
-const RUNAWAY_PREFIX = 'runaway/';
+export const RUNAWAY_PREFIX = 'runaway/';
 const IS_RUNAWAY = `policy_id GLOB '${RUNAWAY_PREFIX}*'`;
 
-function runawayRow(event: RunawayEvent): { policy_id: string; window_id: string } {
+export function runawayRow(event: RunawayEvent): { policy_id: string; window_id: string } {
   return {
     policy_id: RUNAWAY_PREFIX + event.keyId,
     window_id: JSON.stringify([event.at, event.kind, event.feature]),
@@ -52,7 +56,7 @@ function runawayRow(event: RunawayEvent): { policy_id: string; window_id: string
 
 const MAX_LIST = 1000;
 
-function clampLimit(limit: number): number {
+export function clampLimit(limit: number): number {
   return Number.isSafeInteger(limit) ? Math.min(Math.max(limit, 1), MAX_LIST) : MAX_LIST;
 }
 
@@ -100,7 +104,7 @@ export function sqliteAlertStore(db: Database): AlertStore {
   };
 
   return {
-    insertEvent(event, createdAtMs) {
+    async insertEvent(event, createdAtMs) {
       const info = s.insertEvent.run({
         id: event.id,
         policy_id: event.policyId,
@@ -111,7 +115,7 @@ export function sqliteAlertStore(db: Database): AlertStore {
       });
       return info.changes === 1;
     },
-    insertRunaway(event, createdAtMs) {
+    async insertRunaway(event, createdAtMs) {
       const info = s.insertEvent.run({
         id: event.id,
         ...runawayRow(event),
@@ -121,7 +125,7 @@ export function sqliteAlertStore(db: Database): AlertStore {
       });
       return info.changes === 1;
     },
-    recordDelivery(a) {
+    async recordDelivery(a) {
       s.insertDelivery.run({
         event_id: a.eventId,
         target_id: a.targetId,
@@ -132,22 +136,22 @@ export function sqliteAlertStore(db: Database): AlertStore {
         error: a.error,
       });
     },
-    listEvents(filter) {
+    async listEvents(filter) {
       const rows = s.listEvents.all({ policy_id: filter.policyId ?? null, limit: clampLimit(filter.limit) });
       return (rows as SqlRow[]).map((r) => JSON.parse(String(r.payload)) as AlertEvent);
     },
-    listRunaway(filter) {
+    async listRunaway(filter) {
       const rows = s.listRunaway.all({ limit: clampLimit(filter.limit) });
       return (rows as SqlRow[]).map((r) => JSON.parse(String(r.payload)) as RunawayEvent);
     },
-    listDeliveries(filter) {
+    async listDeliveries(filter) {
       const rows = s.listDeliveries.all({
         event_id: filter.eventId ?? null,
         limit: clampLimit(filter.limit),
       });
       return (rows as SqlRow[]).map(toDelivery);
     },
-    firedKeys() {
+    async firedKeys() {
       return (s.firedKeys.all() as SqlRow[]).map((r) => ({
         policyId: String(r.policy_id),
         windowId: String(r.window_id),

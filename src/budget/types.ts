@@ -152,6 +152,12 @@ export interface AsyncBudgetCounters {
    * at most `limit`, so the caller can flag the ledger rows; call again until it returns [].
    */
   reap(nowMs: number, limit?: number): Promise<ReapedReservation[]>;
+  /**
+   * Moves the lease of each still-open reservation to `leaseExpiresAtMs` (never earlier than it
+   * already is), so a call running longer than a lease is not reaped. A closed or reaped id stays
+   * closed. Returns how many were still open.
+   */
+  renew(ids: readonly string[], leaseExpiresAtMs: number): Promise<number>;
   /** True when the reservation was admitted on a local fail-open allowance (shared store down). */
   admittedLocally?(reservationId: string): boolean;
 }

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { parseDuration } from '../budget/windows.ts';
 import type { IdempotencyConfig } from './config.ts';
 import type { IdempotencyStore, StoredAnswer } from './store.ts';
@@ -6,11 +6,14 @@ import type { IdempotencyStore, StoredAnswer } from './store.ts';
 /** Header names a client uses (OpenAI's SDK sends `Idempotency-Key` on retries it makes itself). */
 export const IDEMPOTENCY_HEADER = 'idempotency-key';
 const MAX_KEY_LENGTH = 255;
+const PURGE_EVERY_MS = 60_000;
 
 export interface Claim {
   keyId: string;
   idemKey: string;
   bodyHash: string;
+  /** This call's token in the store: only it may complete or abandon the claim. */
+  owner: string;
 }
 
 export type Begin =
@@ -21,14 +24,31 @@ export type Begin =
   | { kind: 'in_progress' }
   | { kind: 'new'; claim: Claim };
 
+/** The call outlived its lease and a retry took the key over: its answer is not the stored one. */
+export class ClaimLostError extends Error {
+  constructor(claim: Claim) {
+    super(`Idempotency-Key '${claim.idemKey}' was taken over after its lease expired; answer not stored`);
+  }
+}
+
+export interface IdempotencyServiceOptions {
+  /**
+   * How long a running call holds its key. Past it the call is presumed dead (its replica
+   * crashed) and a retry may run: the ledger's lease, after which its reservation is reaped too.
+   */
+  leaseMs: number;
+  /** Where a failed purge or abandon is reported (neither fails the call). */
+  onError?: (err: unknown) => void;
+}
+
 /**
  * Idempotency-Key: the first call with a key runs and its successful answer is stored; a retry
  * with the same key and the same body replays it without calling the provider or billing again;
  * the same key with a different body is a conflict. A call still running holds the key (a
- * concurrent retry is told to wait); a failed call frees it, so a retry really runs.
+ * concurrent retry is told to wait); a failed call frees it, so a retry really runs. Claims and
+ * answers live in the store, so in cluster mode this holds across replicas.
  */
 export class IdempotencyService {
-  private readonly inFlight = new Map<string, string>();
   private readonly ttlMs: number;
   private lastPurge = 0;
 
@@ -36,6 +56,7 @@ export class IdempotencyService {
     private readonly store: IdempotencyStore,
     private readonly config: IdempotencyConfig,
     private readonly clock: () => number,
+    private readonly options: IdempotencyServiceOptions,
   ) {
     this.ttlMs = parseDuration(config.ttl);
   }
@@ -44,62 +65,76 @@ export class IdempotencyService {
     return this.config.max_response_bytes;
   }
 
-  begin(keyId: string, header: string | string[] | undefined, endpoint: string, rawBody: Buffer): Begin {
+  async begin(
+    keyId: string,
+    header: string | string[] | undefined,
+    endpoint: string,
+    rawBody: Buffer,
+  ): Promise<Begin> {
     if (header === undefined) return { kind: 'none' };
     const idemKey = Array.isArray(header) ? header[0] : header;
     if (idemKey === undefined || idemKey.length === 0 || idemKey.length > MAX_KEY_LENGTH) {
       return { kind: 'invalid', message: `Idempotency-Key must be 1-${MAX_KEY_LENGTH} characters.` };
     }
     const bodyHash = createHash('sha256').update(endpoint).update('\u0000').update(rawBody).digest('hex');
-    const slot = `${keyId}\u0000${idemKey}`;
-    const running = this.inFlight.get(slot);
-    if (running !== undefined) {
-      return running === bodyHash ? { kind: 'in_progress' } : { kind: 'conflict', callId: '' };
-    }
     const now = this.clock();
     this.maybePurge(now);
-    const stored = this.store.get(keyId, idemKey, now);
-    if (stored) {
-      return stored.bodyHash === bodyHash
-        ? { kind: 'replay', answer: stored }
-        : { kind: 'conflict', callId: stored.callId };
+    const claim: Claim = { keyId, idemKey, bodyHash, owner: randomUUID() };
+    const found = await this.store.claim({ ...claim, leaseUntilMs: now + this.options.leaseMs }, now);
+    switch (found.kind) {
+      case 'claimed':
+        return { kind: 'new', claim };
+      case 'running':
+        return found.bodyHash === bodyHash ? { kind: 'in_progress' } : { kind: 'conflict', callId: '' };
+      case 'done':
+        return found.answer.bodyHash === bodyHash
+          ? { kind: 'replay', answer: found.answer }
+          : { kind: 'conflict', callId: found.answer.callId };
     }
-    this.inFlight.set(slot, bodyHash);
-    return { kind: 'new', claim: { keyId, idemKey, bodyHash } };
   }
 
-  /** Stores a successful answer and frees the key. */
-  complete(
+  /** Stores a successful answer in place of the claim. Throws ClaimLostError if the claim is no longer this call's. */
+  async complete(
     claim: Claim,
     callId: string,
     status: number,
     headers: Record<string, string>,
     body: Buffer,
-  ): void {
+  ): Promise<void> {
     const now = this.clock();
-    try {
-      this.store.put({
-        ...claim,
+    const stored = await this.store.complete(
+      {
+        keyId: claim.keyId,
+        idemKey: claim.idemKey,
+        bodyHash: claim.bodyHash,
         callId,
         status,
         headers,
         body,
         createdAt: now,
         expiresAt: now + this.ttlMs,
-      });
-    } finally {
-      this.inFlight.delete(`${claim.keyId}\u0000${claim.idemKey}`);
+      },
+      claim.owner,
+    );
+    if (!stored) throw new ClaimLostError(claim);
+  }
+
+  /**
+   * The call failed or could not be stored: a retry with this key runs again. Never throws (it
+   * runs in the call's `finally`); if the store cannot be reached the claim ends with its lease.
+   */
+  async abandon(claim: Claim): Promise<void> {
+    try {
+      await this.store.abandon(claim.keyId, claim.idemKey, claim.owner);
+    } catch (err) {
+      this.options.onError?.(err);
     }
   }
 
-  /** The call failed or could not be stored: a retry with this key runs again. */
-  abandon(claim: Claim): void {
-    this.inFlight.delete(`${claim.keyId}\u0000${claim.idemKey}`);
-  }
-
+  /** Off the call's path: a purge failing must not fail the call. */
   private maybePurge(now: number): void {
-    if (now - this.lastPurge < 60_000) return;
+    if (now - this.lastPurge < PURGE_EVERY_MS) return;
     this.lastPurge = now;
-    this.store.purge(now);
+    this.store.purge(now).catch((err: unknown) => this.options.onError?.(err));
   }
 }

@@ -1,6 +1,9 @@
 import type { LedgerStore } from '../store/interface.ts';
 import type { CallRecord } from './types.ts';
 
+/** How long `flush` waits for the final rows of calls that already answered. */
+const FINALS_DUE_WAIT_MS = 10_000;
+
 interface Waiter {
   resolve: () => void;
   reject: (err: Error) => void;
@@ -18,6 +21,8 @@ export class LedgerWriter {
   private timer: NodeJS.Timeout | null = null;
   private flushing: Promise<void> | null = null;
   private failures = 0;
+  /** Calls that answered their client and have not queued their final row yet. */
+  private readonly finalsDue = new Set<Promise<void>>();
 
   constructor(
     private readonly store: LedgerStore,
@@ -43,12 +48,38 @@ export class LedgerWriter {
     }, this.finalDelayMs);
   }
 
+  /**
+   * Says a final row is on its way (the client already has its answer; settling comes next).
+   * `flush` waits for it, so "answered, then flushed" always finds the final row. Call the
+   * returned function once the row is queued.
+   */
+  expectFinal(): () => void {
+    let done: () => void = () => {};
+    const due = new Promise<void>((resolve) => {
+      done = resolve;
+    });
+    this.finalsDue.add(due);
+    return () => {
+      this.finalsDue.delete(due);
+      done();
+    };
+  }
+
   get backlog(): number {
     return this.queue.length;
   }
 
   /** Writes everything queued so far (used on shutdown and by tests). */
   async flush(): Promise<void> {
+    if (this.finalsDue.size > 0) {
+      // Bounded: a settlement stuck on an unreachable counter store must not hold a shutdown forever.
+      let timer: NodeJS.Timeout | undefined;
+      const cap = new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, FINALS_DUE_WAIT_MS);
+      });
+      await Promise.race([Promise.all([...this.finalsDue]), cap]);
+      clearTimeout(timer);
+    }
     if (this.flushing) await this.flushing;
     if (this.queue.length > 0) await this.runFlush();
   }

@@ -92,12 +92,7 @@ export async function handleCall(
     );
   }
 
-  const idem = svc.idempotency.begin(
-    key.value.id,
-    req.headers['idempotency-key'],
-    ingress.endpoint,
-    raw.value,
-  );
+  const idem = await beginIdempotent(svc, key.value.id, req.headers['idempotency-key'], ingress, raw.value);
   if (idem.kind === 'replay') {
     const a = idem.answer;
     if (!res.destroyed) {
@@ -117,13 +112,35 @@ export async function handleCall(
   try {
     stored = await guardAndRun(svc, ingress, res, ctx, raw.value.length, claim);
   } finally {
-    if (claim && !stored) svc.idempotency.abandon(claim);
+    if (claim && !stored) await svc.idempotency.abandon(claim);
+  }
+}
+
+/** An Idempotency-Key whose store cannot answer (PostgreSQL down in cluster mode) refuses the call: 503. */
+async function beginIdempotent(
+  svc: Services,
+  keyId: string,
+  header: string | string[] | undefined,
+  ingress: Ingress,
+  rawBody: Buffer,
+): Promise<Begin | { kind: 'unavailable' }> {
+  try {
+    return await svc.idempotency.begin(keyId, header, ingress.endpoint, rawBody);
+  } catch (err) {
+    svc.log.error({ err }, 'Idempotency-Key store unavailable; refusing the call');
+    return { kind: 'unavailable' };
   }
 }
 
 /** Why an Idempotency-Key stops this call, if it does. */
-function idempotencyDenial(idem: Begin): Denial | null {
+function idempotencyDenial(idem: Begin | { kind: 'unavailable' }): Denial | null {
   switch (idem.kind) {
+    case 'unavailable':
+      return denial(
+        'store_unavailable',
+        'The Idempotency-Key store is unavailable; the call was not forwarded.',
+        { headers: { 'retry-after': '1' } },
+      );
     case 'invalid':
       return denial('invalid_request', idem.message, { param: 'Idempotency-Key' });
     case 'conflict':
@@ -282,6 +299,7 @@ async function guardAndRun(
         rate.headers,
         moved,
         claim !== null,
+        (answer) => respond(svc, res, ingress, ctx, answer, claim),
       );
       forwarded = true;
       spent += result.settlement.cost;
@@ -302,7 +320,7 @@ async function guardAndRun(
           continue;
         }
       }
-      return respond(svc, res, ingress, ctx, result, claim);
+      return result.answered ?? respond(svc, res, ingress, ctx, result, claim);
     }
   } finally {
     const now = svc.clock();
@@ -315,12 +333,17 @@ async function guardAndRun(
   }
 }
 
-interface AttemptResult {
+interface Answer {
   outcome: UpstreamOutcome;
   settlement: Settlement;
   headers: Record<string, string>;
   /** Stream bytes sent to the client, kept for an idempotent replay (null when not kept). */
   streamed: Buffer[] | null;
+}
+
+interface AttemptResult extends Answer {
+  /** Set when a successful attempt already answered the client: whether the answer was stored. */
+  answered: boolean | null;
 }
 
 /** One upstream attempt under its own reservation and its own ledger row (same call id, attempt n). */
@@ -333,6 +356,7 @@ async function runAttempt(
   rateHeaders: Record<string, string>,
   moved: string[],
   keepStream: boolean,
+  answer: (a: Answer) => Promise<boolean>,
 ): Promise<AttemptResult> {
   const { target, reservation, estimate: est } = admission;
   const row = baseRecord(ctx, target);
@@ -351,10 +375,13 @@ async function runAttempt(
   let closed = false;
   let trace: AttemptTrace | undefined; // telemetry
   let finishReasons: readonly string[] = []; // telemetry
+  /** Set once the client has its answer: a ledger flush then waits for this call's final row. */
+  let finalDue: (() => void) | null = null;
   const close = (final: CallRecord) => {
     if (closed) return;
     closed = true;
     svc.ledger.writeFinal(final);
+    finalDue?.();
     trace?.end(final, { finishReasons }); // telemetry
     svc.telemetry.recordFinal(final, ctx.body); // telemetry
   };
@@ -369,7 +396,13 @@ async function runAttempt(
         httpStatus: describe(leg.error.code).status,
         errorCode: leg.error.code,
       });
-      return { outcome: failedBeforeSend(leg.error), settlement: none, headers, streamed: null };
+      return {
+        outcome: failedBeforeSend(leg.error),
+        settlement: none,
+        headers,
+        streamed: null,
+        answered: null,
+      };
     }
     try {
       await svc.ledger.writePending({ ...row });
@@ -378,7 +411,7 @@ async function runAttempt(
       await svc.closes.release(reservation.id);
       closed = true;
       const d = denial('store_unavailable', 'The ledger is unavailable; the call was not forwarded.');
-      return { outcome: failedBeforeSend(d), settlement: none, headers, streamed: null };
+      return { outcome: failedBeforeSend(d), settlement: none, headers, streamed: null, answered: null };
     }
     const opts = { stream: ctx.stream, clientWantsUsage: ctx.clientWantsUsage };
     const encoderContext = {
@@ -410,6 +443,13 @@ async function runAttempt(
     });
     finishReasons = outcome.finishReasons; // telemetry
     const settlement = measure(outcome, est, target);
+    // A success is final (never retried), so the client gets it now: settling, the ledger row
+    // and telemetry below stay off its path.
+    if (outcome.kind === 'ok') finalDue = svc.ledger.expectFinal();
+    const answered =
+      outcome.kind === 'ok'
+        ? await answerSafely(svc, ctx, answer, { outcome, settlement, headers, streamed })
+        : null;
     await settle(svc.closes, reservation, settlement);
     noteSettled(svc, ctx, reservation, settlement.cost);
     applySettlement(row, settlement);
@@ -434,7 +474,7 @@ async function runAttempt(
         break;
     }
     close(row);
-    return { outcome, settlement, headers, streamed };
+    return { outcome, settlement, headers, streamed, answered };
   } finally {
     if (!closed) {
       // An unexpected throw between reserve and settle: never leak the reservation.
@@ -448,6 +488,21 @@ async function runAttempt(
         leaseUntil: null,
       });
     }
+  }
+}
+
+/** Answering must not stop the books from closing: a failure here is logged and the call settles. */
+async function answerSafely(
+  svc: Services,
+  ctx: CallContext,
+  answer: (a: Answer) => Promise<boolean>,
+  a: Answer,
+): Promise<boolean> {
+  try {
+    return await answer(a);
+  } catch (err) {
+    svc.log.error({ err, callId: ctx.callId }, 'could not answer the client');
+    return false;
   }
 }
 
@@ -475,14 +530,14 @@ async function counted<T>(run: () => Promise<T>): Promise<Result<T>> {
 }
 
 /** Sends the attempt that ended the call; stores it for Idempotency-Key replays when it succeeded. */
-function respond(
+async function respond(
   svc: Services,
   res: ServerResponse,
   ingress: Ingress,
   ctx: CallContext,
-  result: AttemptResult,
+  result: Answer,
   claim: Claim | null,
-): boolean {
+): Promise<boolean> {
   const { outcome, headers } = result;
   if (outcome.kind === 'failed') {
     if (!outcome.responded) sendDenial(res, ingress, outcome.denial, headers);
@@ -495,11 +550,13 @@ function respond(
       ...headers,
       'x-tollgate-cost-usd': formatUsd(result.settlement.cost),
     };
+    // Stored before it is sent: a retry the client makes on another replica replays it.
+    const stored = await store(svc, claim, ctx, all, outcome.json);
     if (!res.destroyed) {
       res.writeHead(200, { ...all, 'content-length': outcome.json.length });
       res.end(outcome.json);
     }
-    return store(svc, claim, ctx, all, outcome.json);
+    return stored;
   }
   if (result.streamed) {
     const all = {
@@ -512,16 +569,16 @@ function respond(
   return false;
 }
 
-function store(
+async function store(
   svc: Services,
   claim: Claim | null,
   ctx: CallContext,
   headers: Record<string, string>,
   body: Buffer,
-): boolean {
+): Promise<boolean> {
   if (!claim || body.length > svc.idempotency.maxResponseBytes) return false;
   try {
-    svc.idempotency.complete(claim, ctx.callId, 200, headers, body);
+    await svc.idempotency.complete(claim, ctx.callId, 200, headers, body);
     return true;
   } catch (err) {
     svc.log.warn({ err, callId: ctx.callId }, 'could not store the answer for Idempotency-Key replay');

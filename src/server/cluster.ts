@@ -15,34 +15,38 @@ import {
   type FailOpenCountersOptions,
   redisDataEpoch,
 } from '../store/redis/failOpenCounters.ts';
+import { LeaseKeeper } from '../store/redis/leaseKeeper.ts';
 import { RedisRateLimiter } from '../store/redis/rateLimiter.ts';
 import type { AsyncRateLimits } from '../store/redis/types.ts';
 import { SpoolingLedgerStore } from '../store/spool/spoolingLedger.ts';
-import { openSqliteStore } from '../store/sqlite/index.ts';
 
 /**
  * Cluster mode (DESIGN.md "Storage and scale"): counters, reservations and rate limits in Redis
- * (shared by every replica), config, keys and the ledger in PostgreSQL (rows spooled to local
- * disk while it is unreachable). Alert and idempotency records stay in a per-replica SQLite file
- * for now (see README: alerts may fire once per replica, idempotent replays are per replica).
+ * (shared by every replica), config, keys, the ledger (rows spooled to local disk while it is
+ * unreachable), alert events and Idempotency-Key records in PostgreSQL: an alert threshold fires
+ * once for the cluster, and a retry replays (or is told to wait) on whichever replica it lands.
  */
 export interface ClusterStores {
   store: Store;
   /** Redis, failing open per budget while it is down; `seed` / `isSeeded` reach Redis. */
   counters: ClusterCounters;
   rateLimiter: AsyncRateLimits;
-  /** Background work: lease reapers, config and key refresh. */
+  /** Background work: lease renewal and reapers, config and key refresh. */
   start(svc: ClusterServices): void;
   close(): Promise<void>;
 }
 
-/** The Redis counters behind `FailOpenCounters`, with their rebuild entry points passed through. */
+/**
+ * The Redis counters behind `FailOpenCounters`, with their rebuild entry points passed through.
+ * `shared` is what calls go through (default: the Redis counters; cluster mode: their lease keeper).
+ */
 export class ClusterCounters extends FailOpenCounters {
   constructor(
     private readonly redisCounters: RedisBudgetCounters,
     options: FailOpenCountersOptions,
+    shared: AsyncBudgetCounters = redisCounters,
   ) {
-    super(redisCounters, options);
+    super(shared, options);
   }
 
   isSeeded(): Promise<boolean> {
@@ -63,11 +67,7 @@ interface ClusterServices {
   reloadPolicies: () => Promise<void>;
 }
 
-export async function openClusterStores(
-  config: CompiledConfig,
-  localSqlite: string,
-  log: Logger,
-): Promise<ClusterStores> {
+export async function openClusterStores(config: CompiledConfig, log: Logger): Promise<ClusterStores> {
   const storage = config.raw.storage;
   if (!storage.redis || !storage.postgres)
     throw new Error('cluster mode needs storage.redis and storage.postgres');
@@ -83,28 +83,36 @@ export async function openClusterStores(
     path: storage.spool,
     onError: (message, err) => log.warn({ err }, message),
   });
-  const local = openSqliteStore(localSqlite, { onError: (message) => log.error(message) });
   const budgetPrefix = `${storage.redis_prefix}:{budgets}`;
-  const counters = new ClusterCounters(new RedisBudgetCounters(redis, { prefix: budgetPrefix, leaseMs }), {
-    dataEpoch: redisDataEpoch(redis, budgetPrefix),
-    onReplayError: (err) => log.error({ err }, 'spend booked during a Redis outage could not be replayed'),
-  });
-  const rateLimiter = new RedisRateLimiter(redis, {
-    prefix: `${storage.redis_prefix}:{ratelimits}`,
+  // Renews the leases of this replica's running calls, so only a dead replica's calls are reaped.
+  const leases = new LeaseKeeper({
     leaseMs,
+    onError: (err, what) => log.warn({ err }, `lease renewal of ${what} failed; retried next tick`),
   });
+  const redisCounters = new RedisBudgetCounters(redis, { prefix: budgetPrefix, leaseMs });
+  const counters = new ClusterCounters(
+    redisCounters,
+    {
+      dataEpoch: redisDataEpoch(redis, budgetPrefix),
+      onReplayError: (err) => log.error({ err }, 'spend booked during a Redis outage could not be replayed'),
+    },
+    leases.budgetCounters(redisCounters),
+  );
+  const rateLimiter = leases.rateLimits(
+    new RedisRateLimiter(redis, { prefix: `${storage.redis_prefix}:{ratelimits}`, leaseMs }),
+  );
   const timers: NodeJS.Timeout[] = [];
   const store: Store = {
     entities: pg.entities,
     ledger,
-    alerts: local.alerts,
-    idempotency: local.idempotency,
+    alerts: pg.alerts,
+    idempotency: pg.idempotency,
     async close() {
       for (const t of timers) clearInterval(t);
+      leases.stop();
       counters.stop();
       await ledger.close();
       await pg.close();
-      await local.close();
       redis.disconnect();
     },
   };
@@ -114,6 +122,7 @@ export async function openClusterStores(
     rateLimiter,
     start(svc) {
       void counters.start();
+      leases.start(svc.clock);
       const every = (ms: number, job: () => Promise<void>) => {
         let running = false;
         const t = setInterval(() => {

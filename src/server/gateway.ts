@@ -86,9 +86,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway & { re
       destination({ dest: 1, sync: false, minLength: 4096 }),
     );
   const leaseMs = config.raw.ledger.lease_ms;
-  const cluster = config.raw.storage.redis
-    ? await openClusterStores(config, opts.dbFile ?? config.raw.storage.sqlite, log)
-    : null;
+  const cluster = config.raw.storage.redis ? await openClusterStores(config, log) : null;
   const store =
     cluster?.store ??
     openSqliteStore(opts.dbFile ?? config.raw.storage.sqlite, { onError: (message) => log.error(message) });
@@ -120,9 +118,12 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway & { re
       masterKey: opts.masterKey !== undefined ? opts.masterKey : (config.raw.server.master_key ?? null),
       guardrails: config.guardrails,
       loopGuard: new LoopGuard(),
-      idempotency: new IdempotencyService(store.idempotency, config.raw.idempotency, clock),
+      idempotency: new IdempotencyService(store.idempotency, config.raw.idempotency, clock, {
+        leaseMs,
+        onError: (err) => log.warn({ err }, 'Idempotency-Key store failed'),
+      }),
       queue: new BudgetQueue(config.raw.routing.queue),
-      alerts: new AlertDispatcher(config.raw.alerts, store.alerts, clock, log),
+      alerts: await AlertDispatcher.open(config.raw.alerts, store.alerts, clock, log),
       rateLimits: new RateLimitIndex(config.rateLimits),
       rateLimiter: cluster?.rateLimiter ?? fromSyncRateLimits(new RateLimiter(), { leaseMs }),
       closes: new DeferredCloses(counters, {

@@ -60,7 +60,7 @@ export function alertAdminRoutes(svc: Services): Route[] {
         const limit = limitOf(res, q);
         if (limit === null) return;
         const policyId = q.get('policy') || undefined;
-        sendJson(res, 200, { data: svc.store.alerts.listEvents({ policyId, limit }) });
+        sendJson(res, 200, { data: await svc.store.alerts.listEvents({ policyId, limit }) });
       },
     ],
     [
@@ -71,7 +71,7 @@ export function alertAdminRoutes(svc: Services): Route[] {
         const limit = limitOf(res, q);
         if (limit === null) return;
         const eventId = q.get('event') || undefined;
-        sendJson(res, 200, { data: svc.store.alerts.listDeliveries({ eventId, limit }) });
+        sendJson(res, 200, { data: await svc.store.alerts.listDeliveries({ eventId, limit }) });
       },
     ],
     [
@@ -82,7 +82,7 @@ export function alertAdminRoutes(svc: Services): Route[] {
         if (limit === null) return;
         sendJson(res, 200, {
           suspensions: svc.runaway.suspensions(svc.clock()).map(suspensionView),
-          recent: svc.alerts.recentRunaway(limit),
+          recent: await svc.alerts.recentRunaway(limit),
           stats: svc.runaway.stats(),
         });
       },

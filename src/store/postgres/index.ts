@@ -1,6 +1,10 @@
 import { Kysely, PostgresDialect, sql } from 'kysely';
+import type { AlertStore } from '../../alerts/store.ts';
+import type { IdempotencyStore } from '../../idempotency/store.ts';
 import type { EntityStore, LedgerStore } from '../interface.ts';
+import { postgresAlertStore } from './alerts.ts';
 import { postgresEntityStore } from './entities.ts';
+import { postgresIdempotencyStore } from './idempotency.ts';
 import { postgresLedgerStore } from './ledger.ts';
 import { MigrationError, migrateToLatest } from './migrations.ts';
 import { createPool, type PoolOptions } from './pool.ts';
@@ -13,10 +17,12 @@ export interface PostgresStoreOptions extends PoolOptions {
   schema?: string;
 }
 
-/** Cluster mode's durable store: config entities, keys, budgets and the ledger. */
+/** Cluster mode's durable store: config entities, keys, budgets, the ledger, alerts and Idempotency-Key records. */
 export interface PostgresStores {
   entities: EntityStore;
   ledger: LedgerStore;
+  alerts: AlertStore;
+  idempotency: IdempotencyStore;
   /** Migrations this open applied (empty when another replica had already migrated). */
   applied: string[];
   close(): Promise<void>;
@@ -43,6 +49,8 @@ export async function openPostgresStore(
   return {
     entities: postgresEntityStore(db),
     ledger: postgresLedgerStore(db),
+    alerts: postgresAlertStore(db),
+    idempotency: postgresIdempotencyStore(db),
     applied,
     close() {
       closing ??= base.destroy();

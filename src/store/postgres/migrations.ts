@@ -138,10 +138,63 @@ function entitiesAndLedger(schema: string): Migration {
   };
 }
 
+/**
+ * Issue 7: alert events and Idempotency-Key records shared by every replica (they were in a
+ * per-replica SQLite file). The UNIQUE and PRIMARY keys are what make one replica win.
+ */
+function alertsAndIdempotency(schema: string): Migration {
+  return {
+    async up(db: Kysely<unknown>) {
+      const s = db.schema.withSchema(schema);
+      await s
+        .createTable('alert_events')
+        .addColumn('seq', 'bigserial', (c) => c.notNull())
+        .addColumn('id', text, (c) => c.primaryKey())
+        .addColumn('policy_id', text, (c) => c.notNull())
+        .addColumn('window_id', text, (c) => c.notNull())
+        .addColumn('threshold', 'double precision', (c) => c.notNull())
+        .addColumn('payload', text, (c) => c.notNull())
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .addUniqueConstraint('alert_events_fired', ['policy_id', 'window_id', 'threshold'])
+        .execute();
+      await s.createIndex('alert_events_created').on('alert_events').columns(['created_at', 'seq']).execute();
+      await s
+        .createTable('alert_deliveries')
+        .addColumn('seq', 'bigserial', (c) => c.primaryKey())
+        .addColumn('event_id', text, (c) => c.notNull())
+        .addColumn('target_id', text, (c) => c.notNull())
+        .addColumn('attempt', 'integer', (c) => c.notNull())
+        .addColumn('ts', 'bigint', (c) => c.notNull())
+        .addColumn('ok', 'boolean', (c) => c.notNull())
+        .addColumn('http_status', 'integer')
+        .addColumn('error', text)
+        .execute();
+      await s.createIndex('alert_deliveries_event').on('alert_deliveries').column('event_id').execute();
+      await s
+        .createTable('idempotency')
+        .addColumn('key_id', text, (c) => c.notNull())
+        .addColumn('idem_key', text, (c) => c.notNull())
+        .addColumn('body_hash', text, (c) => c.notNull())
+        .addColumn('state', text, (c) => c.notNull())
+        .addColumn('owner', text)
+        .addColumn('call_id', text, (c) => c.notNull())
+        .addColumn('status', 'integer', (c) => c.notNull())
+        .addColumn('headers', text, (c) => c.notNull())
+        .addColumn('body', 'bytea', (c) => c.notNull())
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .addColumn('expires_at', 'bigint', (c) => c.notNull())
+        .addPrimaryKeyConstraint('idempotency_pkey', ['key_id', 'idem_key'])
+        .execute();
+      await s.createIndex('idempotency_expires').on('idempotency').column('expires_at').execute();
+    },
+  };
+}
+
 /** Ordered by name; never edit one that has shipped, add the next. */
 function migrations(schema: string): Record<string, Migration> {
   return {
     '0001_entities_and_ledger': entitiesAndLedger(schema),
+    '0002_alerts_and_idempotency': alertsAndIdempotency(schema),
   };
 }
 

@@ -1,3 +1,7 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -5,9 +9,14 @@ import {
   postgresOrWarn,
   startPostgresServer,
 } from '../../../test/helpers/postgresServer.ts';
+import { sqliteAlertStore } from '../../alerts/store.ts';
+import { sqliteIdempotencyStore } from '../../idempotency/store.ts';
+import { alertStoreContract } from '../contract/alertStore.contract.ts';
 import { entityStoreContract } from '../contract/entityStore.contract.ts';
+import { idempotencyStoreContract, type ReplicaPair } from '../contract/idempotencyStore.contract.ts';
 import { callRow, ledgerStoreContract } from '../contract/ledgerStore.contract.ts';
 import { openSqliteStore } from '../sqlite/index.ts';
+import { migrate } from '../sqlite/schema.ts';
 import { openPostgresStore } from './index.ts';
 import { ROWS_PER_INSERT } from './ledger.ts';
 import { parseInt8 } from './pool.ts';
@@ -15,6 +24,31 @@ import { parseInt8 } from './pool.ts';
 const openSqlite = async () => openSqliteStore(':memory:');
 entityStoreContract('SQLite', openSqlite);
 ledgerStoreContract('SQLite', openSqlite);
+
+/** Two connections to one fresh SQLite file, as two processes sharing it would have. */
+async function sqlitePair<T>(make: (db: Database.Database) => T): Promise<ReplicaPair<T>> {
+  const dir = mkdtempSync(join(tmpdir(), 'tollgate-pair-'));
+  const connect = () => {
+    const db = new Database(join(dir, 'tollgate.db'));
+    db.pragma('journal_mode = WAL');
+    db.pragma('busy_timeout = 2000');
+    return db;
+  };
+  const first = connect();
+  migrate(first);
+  const second = connect();
+  return {
+    one: make(first),
+    two: make(second),
+    async close() {
+      first.close();
+      second.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+idempotencyStoreContract('SQLite', () => sqlitePair(sqliteIdempotencyStore));
+alertStoreContract('SQLite', () => sqlitePair(sqliteAlertStore));
 
 describe('BIGINT parsing', () => {
   it('returns exact integers and refuses values a JS number would round', () => {
@@ -46,11 +80,32 @@ describe.skipIf(postgresOrWarn() === null)('PostgreSQL store', () => {
   entityStoreContract('PostgreSQL', openFresh);
   ledgerStoreContract('PostgreSQL', openFresh);
 
+  /** Two replicas' stores (two pools) on one fresh schema. */
+  const postgresPair = async <T>(
+    pick: (s: Awaited<ReturnType<typeof openPostgresStore>>) => T,
+  ): Promise<ReplicaPair<T>> => {
+    const schema = freshSchema();
+    const first = await openPostgresStore(server.url, { schema });
+    const second = await openPostgresStore(server.url, { schema });
+    return {
+      one: pick(first),
+      two: pick(second),
+      async close() {
+        await Promise.all([first.close(), second.close()]);
+      },
+    };
+  };
+  idempotencyStoreContract('PostgreSQL', () => postgresPair((s) => s.idempotency));
+  alertStoreContract('PostgreSQL', () => postgresPair((s) => s.alerts));
+
   it('migrates once when three replicas start at the same time', async () => {
     const schema = freshSchema();
     const replicas = await Promise.all([1, 2, 3].map(() => openPostgresStore(server.url, { schema })));
     try {
-      expect(replicas.flatMap((r) => r.applied)).toEqual(['0001_entities_and_ledger']);
+      expect(replicas.flatMap((r) => r.applied)).toEqual([
+        '0001_entities_and_ledger',
+        '0002_alerts_and_idempotency',
+      ]);
       await replicas[0]?.ledger.writeBatch([callRow('c1')]);
       expect(await replicas[2]?.ledger.count()).toBe(1);
     } finally {

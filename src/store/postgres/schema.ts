@@ -1,4 +1,4 @@
-import type { ColumnType } from 'kysely';
+import type { ColumnType, Generated } from 'kysely';
 
 /** A jsonb column: written as JSON text, read back parsed by pg. */
 type Json<T> = ColumnType<T, string, string>;
@@ -107,6 +107,45 @@ export interface CallsTable {
   lease_until: BigInt8 | null;
 }
 
+/** Alert events, budget and runaway (policy_id `runaway/<key>`); `seq` orders rows written in the same ms. */
+export interface AlertEventsTable {
+  seq: Generated<BigInt8>;
+  id: string;
+  policy_id: string;
+  window_id: string;
+  threshold: number;
+  /** The event as JSON text, returned exactly as stored. */
+  payload: string;
+  created_at: BigInt8;
+}
+
+export interface AlertDeliveriesTable {
+  seq: Generated<BigInt8>;
+  event_id: string;
+  target_id: string;
+  attempt: number;
+  ts: BigInt8;
+  ok: boolean;
+  http_status: number | null;
+  error: string | null;
+}
+
+/** Idempotency-Key records: a running claim (`owner` set, expires at its lease) or a stored answer. */
+export interface IdempotencyTable {
+  key_id: string;
+  idem_key: string;
+  body_hash: string;
+  state: 'running' | 'done';
+  owner: string | null;
+  call_id: string;
+  status: number;
+  /** JSON text: header order is kept as answered. */
+  headers: string;
+  body: Buffer;
+  created_at: BigInt8;
+  expires_at: BigInt8;
+}
+
 export interface TollgateDatabase {
   orgs: OrgsTable;
   teams: TeamsTable;
@@ -115,4 +154,7 @@ export interface TollgateDatabase {
   retired_secrets: RetiredSecretsTable;
   budgets: BudgetsTable;
   calls: CallsTable;
+  alert_events: AlertEventsTable;
+  alert_deliveries: AlertDeliveriesTable;
+  idempotency: IdempotencyTable;
 }

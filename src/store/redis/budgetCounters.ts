@@ -8,6 +8,7 @@ import {
   ADD_SPENT,
   REAP,
   RELEASE,
+  RENEW,
   RESERVE,
   SEED_ABANDON,
   SEED_FINISH,
@@ -194,6 +195,19 @@ export class RedisBudgetCounters implements AsyncBudgetCounters {
       reaped.push(parseReaped(reply[i] ?? '', reply[i + 1] ?? ''));
     }
     return reaped;
+  }
+
+  async renew(ids: readonly string[], leaseExpiresAtMs: number): Promise<number> {
+    // Unbudgeted reservations live only here and have no lease to extend.
+    const shared = ids.filter((id) => !this.unbudgeted.has(id));
+    const local = ids.length - shared.length;
+    if (shared.length === 0) return local;
+    const reply = await RENEW.run(
+      this.client,
+      [this.keys.seeded, this.keys.leases],
+      [Math.floor(leaseExpiresAtMs), this.keys.reservationPrefix, ...shared],
+    );
+    return local + integer(reply, 'budget renew');
   }
 
   /** True once the counters hold the ledger's state (always, after a successful `seed`). */

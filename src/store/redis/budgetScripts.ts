@@ -173,6 +173,35 @@ return out
 `,
 );
 
+/**
+ * KEYS: seeded, leases. ARGV: leaseExpiresAtMs, record key prefix, then the reservation ids.
+ * Moves each open reservation's lease (its score and the record's `exp`, which the reaper reports)
+ * to leaseExpiresAtMs unless it is already later. A closed id has no record and stays closed.
+ * Reply: how many were open.
+ */
+export const RENEW = script(
+  'budget renew',
+  `
+if redis.call('EXISTS', KEYS[1]) == 0 then ${UNSEEDED} end
+local expires = tonumber(ARGV[1])
+local open = 0
+for i = 3, #ARGV do
+  local id = ARGV[i]
+  local raw = redis.call('GET', ARGV[2] .. id)
+  if raw then
+    open = open + 1
+    local record = cjson.decode(raw)
+    if tonumber(record.exp) < expires then
+      record.exp = ARGV[1]
+      redis.call('SET', ARGV[2] .. id, cjson.encode(record))
+      redis.call('ZADD', KEYS[2], ARGV[1], id)
+    end
+  end
+end
+return open
+`,
+);
+
 /** KEYS: seeded, reserved, window slots. Reply: {spent n/t/r, reserved n/t/r, oldest slot index}. */
 export const STATE = script(
   'budget state',

@@ -35,6 +35,7 @@ function flakyStore() {
     },
     openReservations: async () => state.open.size,
     reap: async () => [],
+    renew: async () => 0,
   };
   return { state, counters };
 }

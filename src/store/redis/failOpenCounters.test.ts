@@ -47,6 +47,10 @@ class SwitchableStore implements AsyncBudgetCounters {
     this.gate();
     return this.inner.reap(nowMs, limit);
   }
+  async renew(ids: readonly string[], leaseExpiresAtMs: number) {
+    this.gate();
+    return this.inner.renew(ids, leaseExpiresAtMs);
+  }
   /** Redis restarted empty and was rebuilt (by someone) from a ledger holding `ledgerNanos`. */
   rebuild(p: BudgetPolicy, ledgerNanos: number): void {
     this.inner = fromSync(new MemoryBudgetCounters());

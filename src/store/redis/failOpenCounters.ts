@@ -168,6 +168,14 @@ export class FailOpenCounters implements AsyncBudgetCounters {
     return this.shared.reap(nowMs, limit);
   }
 
+  /** A local reservation has no lease (its own call closes it, nothing reaps it): only shared ones go to Redis. */
+  async renew(ids: readonly string[], leaseExpiresAtMs: number): Promise<number> {
+    const shared = ids.filter((id) => !this.local.has(id));
+    const local = ids.length - shared.length;
+    if (shared.length === 0) return local;
+    return local + (await this.shared.renew(shared, leaseExpiresAtMs));
+  }
+
   /**
    * Replays locally closed reservations into the shared counters, in order, each exactly once;
    * stops at the first sign Redis is still unavailable. Returns how many are still waiting.

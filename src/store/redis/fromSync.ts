@@ -12,6 +12,7 @@ const DEFAULT_LEASE_MS = 15 * 60_000;
 
 interface Held {
   atMs: number;
+  leaseExpiresAtMs: number;
   lines: ReserveLine[];
 }
 
@@ -20,8 +21,8 @@ interface Held {
  * against both stores. Each call still runs synchronously inside its promise, so the memory
  * store's atomicity (no await between read and write) is untouched.
  *
- * The lease is tracked here: `reap` releases an expired reservation and books each line's
- * reserved amount in the slot of its reservation time, as settling it would.
+ * The lease is tracked here (`renew` moves it): `reap` releases an expired reservation and books
+ * each line's reserved amount in the slot of its reservation time, as settling it would.
  */
 export function fromSync(counters: BudgetCounters, options: FromSyncOptions = {}): AsyncBudgetCounters {
   const leaseMs = options.leaseMs ?? DEFAULT_LEASE_MS;
@@ -32,6 +33,7 @@ export function fromSync(counters: BudgetCounters, options: FromSyncOptions = {}
       if (outcome.ok) {
         held.set(reservationId, {
           atMs: nowMs,
+          leaseExpiresAtMs: nowMs + leaseMs,
           lines: lines.map((l) => ({ policy: l.policy, amount: copyAmount(l.amount) })),
         });
       }
@@ -57,20 +59,30 @@ export function fromSync(counters: BudgetCounters, options: FromSyncOptions = {}
     },
     async reap(nowMs, limit = 100) {
       const reaped: ReapedReservation[] = [];
-      for (const [reservationId, { atMs, lines }] of held) {
+      for (const [reservationId, { atMs, leaseExpiresAtMs, lines }] of held) {
         if (reaped.length >= limit) break;
-        if (atMs + leaseMs > nowMs) continue;
+        if (leaseExpiresAtMs > nowMs) continue;
         held.delete(reservationId);
         if (!counters.release(reservationId)) continue;
         for (const { policy, amount } of lines) counters.addSpent(policy, amount, atMs);
         reaped.push({
           reservationId,
           reservedAtMs: atMs,
-          leaseExpiredAtMs: atMs + leaseMs,
+          leaseExpiredAtMs: leaseExpiresAtMs,
           lines: lines.map(({ policy, amount }) => ({ policyId: policy.id, amount: copyAmount(amount) })),
         });
       }
       return reaped;
+    },
+    async renew(ids, leaseExpiresAtMs) {
+      let open = 0;
+      for (const id of ids) {
+        const reservation = held.get(id);
+        if (!reservation) continue;
+        open++;
+        reservation.leaseExpiresAtMs = Math.max(reservation.leaseExpiresAtMs, leaseExpiresAtMs);
+      }
+      return open;
     },
   };
 }
@@ -78,24 +90,25 @@ export function fromSync(counters: BudgetCounters, options: FromSyncOptions = {}
 /** The in-memory rate limiter behind the async interface, with leases tracked here for `reap`. */
 export function fromSyncRateLimits(limits: RateLimits, options: FromSyncOptions = {}): AsyncRateLimits {
   const leaseMs = options.leaseMs ?? DEFAULT_LEASE_MS;
-  const acquiredAt = new Map<string, number>();
+  /** Open handle id -> lease expiry. */
+  const leases = new Map<string, number>();
   return {
     async acquire(id, rules, tokens, nowMs) {
       const outcome = limits.acquire(id, rules, tokens, nowMs);
-      if (outcome.ok) acquiredAt.set(id, nowMs);
+      if (outcome.ok) leases.set(id, nowMs + leaseMs);
       return outcome;
     },
     async settle(id, actualTokens, nowMs) {
       const closed = limits.settle(id, actualTokens, nowMs);
-      acquiredAt.delete(id);
+      leases.delete(id);
       return closed;
     },
     async release(id) {
-      acquiredAt.delete(id);
+      leases.delete(id);
       return limits.release(id);
     },
     async cancel(id, nowMs) {
-      acquiredAt.delete(id);
+      leases.delete(id);
       return limits.cancel(id, nowMs);
     },
     async snapshot(rule, nowMs) {
@@ -106,13 +119,23 @@ export function fromSyncRateLimits(limits: RateLimits, options: FromSyncOptions 
     },
     async reap(nowMs, limit = 100) {
       const reaped: string[] = [];
-      for (const [id, atMs] of acquiredAt) {
+      for (const [id, expiresAtMs] of leases) {
         if (reaped.length >= limit) break;
-        if (atMs + leaseMs > nowMs) continue;
-        acquiredAt.delete(id);
+        if (expiresAtMs > nowMs) continue;
+        leases.delete(id);
         if (limits.release(id)) reaped.push(id);
       }
       return reaped;
+    },
+    async renew(ids, leaseExpiresAtMs) {
+      let open = 0;
+      for (const id of ids) {
+        const expiresAtMs = leases.get(id);
+        if (expiresAtMs === undefined) continue;
+        open++;
+        leases.set(id, Math.max(expiresAtMs, leaseExpiresAtMs));
+      }
+      return open;
     },
   };
 }

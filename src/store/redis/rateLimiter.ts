@@ -10,7 +10,7 @@ import {
   view,
   views,
 } from './rateDecision.ts';
-import { ACQUIRE, CANCEL, REAP, RELEASE, SETTLE, SNAPSHOT } from './rateScripts.ts';
+import { ACQUIRE, CANCEL, REAP, RELEASE, RENEW, SETTLE, SNAPSHOT } from './rateScripts.ts';
 import type { AsyncRateLimits } from './types.ts';
 
 export interface RedisRateLimiterOptions {
@@ -162,6 +162,19 @@ export class RedisRateLimiter implements AsyncRateLimits {
       [Math.floor(nowMs), limit, this.keys.handlePrefix],
     );
     return strings(reply, 'rate limit reap');
+  }
+
+  async renew(ids: readonly string[], leaseExpiresAtMs: number): Promise<number> {
+    // Handles under no rule live only here and hold no slot to extend.
+    const shared = ids.filter((id) => !this.unlimited.has(id));
+    const local = ids.length - shared.length;
+    if (shared.length === 0) return local;
+    const reply = await RENEW.run(
+      this.client,
+      [this.keys.handles],
+      [Math.floor(leaseExpiresAtMs), FORGET_AFTER_MS, this.keys.handlePrefix, ...shared],
+    );
+    return local + integer(reply, 'rate limit renew');
   }
 
   private closeKeys(id: string): string[] {

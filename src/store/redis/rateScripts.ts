@@ -227,6 +227,39 @@ return { state.rq, state.tk, open }
 `,
 );
 
+/**
+ * KEYS: handles. ARGV: leaseExpiresAtMs, keepMs, record key prefix, then the handle ids.
+ * Moves each open handle's lease, and that of its concurrency slots, to leaseExpiresAtMs unless
+ * it is already later. A closed handle has no record and stays closed; a slot already dropped as
+ * expired (an acquisition counted without it since) is not added back. Reply: how many were open.
+ */
+export const RENEW = script(
+  'rate limit renew',
+  `
+local expires = tonumber(ARGV[1])
+local open = 0
+local function extend(key, id)
+  local score = redis.call('ZSCORE', key, id)
+  if not score then return false end
+  if tonumber(score) < expires then redis.call('ZADD', key, 'XX', ARGV[1], id) end
+  redis.call('PEXPIRE', key, ARGV[2])
+  return true
+end
+for i = 4, #ARGV do
+  local id = ARGV[i]
+  local raw = redis.call('GET', ARGV[3] .. id)
+  if raw and extend(KEYS[1], id) then
+    open = open + 1
+    redis.call('PEXPIRE', ARGV[3] .. id, ARGV[2])
+    for _, line in ipairs(cjson.decode(raw).l) do
+      if line.cc ~= '' then extend(line.c, id) end
+    end
+  end
+end
+return open
+`,
+);
+
 /** KEYS: handles. ARGV: nowMs, limit, record key prefix. Releases handles whose lease expired; reply: their ids. */
 export const REAP = script(
   'rate limit reap',

@@ -16,4 +16,10 @@ export interface AsyncRateLimits {
    * counting even before this runs; reaping forgets the handle.
    */
   reap(nowMs: number, limit?: number): Promise<string[]>;
+  /**
+   * Moves the lease of each still-open handle (and of its concurrency slots) to `leaseExpiresAtMs`,
+   * never earlier than it already is. A closed or reaped handle stays closed, and a slot another
+   * acquisition already dropped as expired is not brought back. Returns how many were still open.
+   */
+  renew(ids: readonly string[], leaseExpiresAtMs: number): Promise<number>;
 }

@@ -1,6 +1,6 @@
 import Database from 'better-sqlite3';
 import { sqliteAlertStore } from '../../alerts/store.ts';
-import { sqliteIdempotencyStore } from '../../idempotency/store.ts';
+import { forgetRunningClaims, sqliteIdempotencyStore } from '../../idempotency/store.ts';
 import type { Store } from '../interface.ts';
 import { startCheckpointer } from './checkpointer.ts';
 import { sqliteEntityStore } from './entities.ts';
@@ -29,6 +29,7 @@ export function openSqliteStore(file: string, opts: SqliteOptions = {}): Store {
     db.pragma('busy_timeout = 2000');
     if (!inMemory) db.pragma('wal_autocheckpoint = 0');
     migrate(db);
+    forgetRunningClaims(db);
   } catch (err) {
     release();
     throw err;

@@ -116,6 +116,12 @@ const MIGRATIONS: string[] = [
     WHERE hour = OLD.ts_start / 3600000 AND team = OLD.team AND project = OLD.project AND env = OLD.env;
   END;
   `,
+  // Issue 7: Idempotency-Key claims of calls still running live in the table (no longer in one
+  // process's memory), so every connection sees them; a 'done' row is a stored answer.
+  `
+  ALTER TABLE idempotency ADD COLUMN state TEXT NOT NULL DEFAULT 'done';
+  ALTER TABLE idempotency ADD COLUMN owner TEXT;
+  `,
 ];
 
 export function migrate(db: Database): void {
