@@ -185,7 +185,7 @@ export const configSchema = z
       .default({ host: '127.0.0.1', port: 4000, max_body_bytes: 4 * 1024 * 1024 }),
     storage: z
       .object({
-        /** Embedded mode's database; in cluster mode this replica's local file (alerts, idempotency). */
+        /** Embedded mode's database (ledger, keys, alerts, idempotency); unused in cluster mode. */
         sqlite: z.string().default('tollgate.db'),
         /** Cluster mode: both set. Counters and rate limits in Redis, config, keys and ledger in PostgreSQL. */
         redis: z.string().optional(),

@@ -65,6 +65,8 @@ interface ClusterServices {
   clock: () => number;
   log: Logger;
   reloadPolicies: () => Promise<void>;
+  /** The reservation lease (`ledger.lease_ms`), to restore reservations with a live lease. */
+  leaseMs?: number;
 }
 
 export async function openClusterStores(config: CompiledConfig, log: Logger): Promise<ClusterStores> {
@@ -174,7 +176,11 @@ export async function seedCounters(
           amount: { nanos: row.reserved, tokens: row.reservedTokens, requests: 1 },
         }));
         const reservationId = `${row.callId}#${row.attempt}`;
-        await sink.restoreReservation(reservationId, lines, row.tsStart, row.leaseUntil ?? row.tsStart);
+        // The row's lease is the first one; a running call has renewed it in Redis since (and Redis
+        // lost that). Restored at least one lease from now, a live call is not reaped before its
+        // replica renews again; a dead replica's call is reaped one lease later, at reserved.
+        const leaseUntil = Math.max(row.leaseUntil ?? row.tsStart, svc.clock() + (svc.leaseMs ?? 0));
+        await sink.restoreReservation(reservationId, lines, row.tsStart, leaseUntil);
         restored.add(reservationId);
       }
       if (policies.length === 0) return;

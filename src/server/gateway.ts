@@ -146,6 +146,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway & { re
         clock,
         log,
         reloadPolicies: async () => budgets.replacePolicies(await policiesInForce(store, config)),
+        leaseMs,
       };
       if (!(await cluster.counters.isSeeded())) await seedCounters(clusterServices, cluster.counters);
       cluster.start(clusterServices);

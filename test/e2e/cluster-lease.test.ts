@@ -232,6 +232,45 @@ describe.skipIf(!canRun)('cluster mode: leases of long calls are renewed', () =>
     await expectAuditPasses();
   }, 60_000);
 
+  it('Redis emptied mid-call: the rebuilt reservation of a call past its first lease is not reaped while it runs', async () => {
+    const search = await admin<Key>(replica(0).url, 'POST', '/admin/v1/keys', {
+      team: 'search',
+      project: 'ranker',
+      env: 'dev',
+    });
+    await sleep(1_200);
+    const long = stream(replica(0).url, search.key, LONG_STREAM_TOKENS);
+    // Past the lease written on its pending row: only renewals in Redis keep it alive.
+    await sleep(LEASE_MS * 1.5);
+    await redis.restart();
+    const counters = replica(1).services.budgets.counters;
+    await waitFor('the counters to be rebuilt', 10_000, async () => {
+      try {
+        return (await counters.openReservations()) === 1;
+      } catch {
+        return false;
+      }
+    });
+    // Reapers run every second: a second and a half later the call is still held.
+    await sleep(1_500);
+    expect(await counters.openReservations()).toBe(1);
+
+    const reply = await long;
+    expect(reply.status).toBe(200);
+    expect(reply.body).toContain('data: [DONE]');
+    const rows = await rowsOf(search.id);
+    const longRow = rows.find((r) => r.callId === reply.callId);
+    if (!longRow) throw new Error('no ledger row for the long call');
+    expect(longRow.status).toBe('ok');
+    expect(longRow.flags ?? '').not.toContain('orphaned_settled_at_reserved');
+    expect(longRow.usageSource).toBe('provider');
+    await waitFor('the call to settle', 5_000, async () => (await counters.openReservations()) === 0);
+    const state = await policyState('search-cap');
+    // Rebuilt from the ledger, then settled once: spent equals every row of the team.
+    const teamRows = await replica(0).services.store.ledger.queryCalls({ team: 'search', limit: 1_000 });
+    expect(state.spent.nanos).toBe(sumCost(teamRows));
+  }, 60_000);
+
   it('a replica killed mid-call stops renewing: its reservation is reaped after the lease, at reserved', async () => {
     const support = await admin<Key>(replica(0).url, 'POST', '/admin/v1/keys', {
       team: 'support',
