@@ -463,7 +463,7 @@ describe('each tampering fails the audit, naming the item', () => {
       expect(logging?.ok).toBe(false);
       expect(logging?.reason).toContain('call_orphan_audit_test');
     } finally {
-      db.prepare("DELETE FROM calls WHERE call_id = 'call_orphan_audit_test'").run();
+      db.prepare("DELETE FROM calls_pending WHERE call_id = 'call_orphan_audit_test'").run();
     }
     expect((await audit()).ok).toBe(true);
 

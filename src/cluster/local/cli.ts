@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { parse as parseYaml } from 'yaml';
 import { DEMO_KEY_SECRET, DEMO_MASTER_KEY, demoConfig } from '../../config/demo.ts';
@@ -28,13 +29,17 @@ Ctrl-C stops everything. Data lives in a temp directory and is deleted on exit.
   --replicas N   number of gateway replicas (default 3)
   --port P       proxy port (default 4000; 0 picks free ports for everything)
   --host H       listen address of the proxy and replicas (default 127.0.0.1)
-  --config FILE  run this config instead of the demo's`;
+  --config FILE  run this config instead of the demo's
+  --cpu-prof DIR write a V8 CPU profile of each replica into DIR when it stops
+                 (summarise with: npx tsx bench/cpuprofile.ts DIR)`;
 
 interface CliOptions {
   replicas: number;
   port: number;
   host: string;
   config: string | null;
+  /** Replicas run with `node --cpu-prof` into this directory. */
+  cpuProfDir: string | null;
 }
 
 function parseOptions(argv: string[]): CliOptions | 'help' {
@@ -45,6 +50,7 @@ function parseOptions(argv: string[]): CliOptions | 'help' {
       port: { type: 'string', default: '4000' },
       host: { type: 'string', default: '127.0.0.1' },
       config: { type: 'string' },
+      'cpu-prof': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
     strict: true,
@@ -61,6 +67,7 @@ function parseOptions(argv: string[]): CliOptions | 'help' {
     port: int('port', values.port, 0, 65_535),
     host: values.host,
     config: values.config ?? null,
+    cpuProfDir: values['cpu-prof'] ? resolve(values['cpu-prof']) : null,
   };
 }
 
@@ -116,7 +123,8 @@ export async function runClusterCli(argv: string[]): Promise<void> {
     masterKey =
       process.env.TOLLGATE_MASTER_KEY ?? parseConfig({ ...config, storage: {} }).server.master_key ?? null;
     const progress = (line: string) => console.log(`[cluster] ${line}`);
-    cluster = await startLocalCluster({ ...opts, config, seed, log: progress });
+    const replicaNodeFlags = opts.cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${opts.cpuProfDir}`] : [];
+    cluster = await startLocalCluster({ ...opts, config, seed, replicaNodeFlags, log: progress });
   } catch (err) {
     await mock?.close();
     console.error(err instanceof ConfigError || err instanceof UsageError ? err.message : err);

@@ -38,6 +38,8 @@ export interface LocalClusterOptions {
   /** Runs once against the fresh PostgreSQL store before any replica starts (e.g. to create a key). */
   seed?: (store: PostgresStores) => Promise<void>;
   env?: NodeJS.ProcessEnv;
+  /** Flags for each replica's `node` (e.g. `--cpu-prof`). */
+  replicaNodeFlags?: readonly string[];
   /** Progress lines. */
   log?: (line: string) => void;
 }
@@ -106,6 +108,7 @@ export async function startLocalCluster(opts: LocalClusterOptions): Promise<Loca
         host: opts.host,
         logFile: join(dir, `replica-${i}.log`),
         env: opts.env,
+        nodeFlags: opts.replicaNodeFlags,
       });
     // The first replica seeds the config entities and the Redis counters; the others find them done.
     log('starting replica 1');

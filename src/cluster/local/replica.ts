@@ -30,6 +30,8 @@ export interface ReplicaOptions {
   host: string;
   logFile: string;
   env?: NodeJS.ProcessEnv;
+  /** Flags for `node` itself, before the CLI (e.g. `--cpu-prof`: NODE_OPTIONS refuses it). */
+  nodeFlags?: readonly string[];
   readyTimeoutMs?: number;
 }
 
@@ -43,6 +45,7 @@ export async function startReplica(opts: ReplicaOptions): Promise<ReplicaProcess
   const run = withDeathSignal(
     [
       process.execPath,
+      ...(opts.nodeFlags ?? []),
       CLI,
       'start',
       '--config',

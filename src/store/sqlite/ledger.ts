@@ -104,23 +104,44 @@ function whereClause(f: CallFilter): { sql: string; params: Record<string, unkno
   return { sql: parts.length ? `WHERE ${parts.join(' AND ')}` : '', params };
 }
 
+/** The tables that can hold rows of this status: pending rows are only in calls_pending. */
+function tablesFor(status: CallStatus | undefined): string[] {
+  if (status === undefined) return ['calls', 'calls_pending'];
+  return status === 'pending' ? ['calls_pending'] : ['calls'];
+}
+
 export function sqliteLedgerStore(db: Database): LedgerStore {
   const cols = COLUMNS.map(([, c]) => c);
   // An upsert, not INSERT OR REPLACE: the final row updates the pending one in place instead of
   // deleting and re-inserting it through every index.
   const updates = cols.filter((c) => c !== 'call_id' && c !== 'attempt').map((c) => `${c} = excluded.${c}`);
-  const upsert = db.prepare(
-    `INSERT INTO calls (${cols.join(', ')}) VALUES (${cols.map(() => '?').join(', ')})
-     ON CONFLICT (call_id, attempt) DO UPDATE SET ${updates.join(', ')}`,
-  );
+  const upsertInto = (table: string) =>
+    db.prepare(
+      `INSERT INTO ${table} (${cols.join(', ')}) VALUES (${cols.map(() => '?').join(', ')})
+       ON CONFLICT (call_id, attempt) DO UPDATE SET ${updates.join(', ')}`,
+    );
+  // Pending rows have their own table (see the schema): the commit a call waits for before it goes
+  // upstream stays small. A final row moves the call into calls.
+  const upsertFinal = upsertInto('calls');
+  const upsertPending = upsertInto('calls_pending');
+  const dropPending = db.prepare('DELETE FROM calls_pending WHERE call_id = ? AND attempt = ?');
   const writeMany = db.transaction((rows: CallRecord[]) => {
-    for (const r of rows) upsert.run(toParams(r));
+    for (const r of rows) {
+      if (r.status === 'pending') {
+        upsertPending.run(toParams(r));
+      } else {
+        upsertFinal.run(toParams(r));
+        dropPending.run(r.callId, r.attempt);
+      }
+    }
   });
-  const pending = db.prepare(`SELECT * FROM calls WHERE status = 'pending' ORDER BY ts_start`);
+  const pending = db.prepare('SELECT * FROM calls_pending ORDER BY ts_start');
   const settledSince = db.prepare(
     `SELECT * FROM calls WHERE ts_start >= ? AND status != 'pending' ORDER BY ts_start`,
   );
-  const countAll = db.prepare('SELECT COUNT(*) AS n FROM calls');
+  const countAll = db.prepare(
+    'SELECT (SELECT COUNT(*) FROM calls) + (SELECT COUNT(*) FROM calls_pending) AS n',
+  );
   const hourly = db.prepare(
     `SELECT hour, team, SUM(calls) AS calls, SUM(cost) AS cost, SUM(denied) AS denied, SUM(errors) AS errors,
        SUM(degraded) AS degraded, SUM(rerouted) AS rerouted, SUM(queued) AS queued, SUM(queue_ms) AS queue_ms,
@@ -142,10 +163,14 @@ export function sqliteLedgerStore(db: Database): LedgerStore {
     async queryCalls(filter) {
       const { sql, params } = whereClause(filter);
       const limit = Math.min(Math.max(filter.limit ?? 100, 1), 10_000);
-      const rows = db
-        .prepare(`SELECT * FROM calls ${sql} ORDER BY ts_start DESC, call_id LIMIT ${limit}`)
-        .all(params);
-      return (rows as SqlRow[]).map(rowToCall);
+      const query = (table: string) =>
+        db
+          .prepare(`SELECT * FROM ${table} ${sql} ORDER BY ts_start DESC, call_id LIMIT ${limit}`)
+          .all(params) as SqlRow[];
+      const rows = tablesFor(filter.status).flatMap(query).map(rowToCall);
+      // Newest first across both tables, as one table would give them.
+      rows.sort((a, b) => b.tsStart - a.tsStart || (a.callId < b.callId ? -1 : a.callId > b.callId ? 1 : 0));
+      return rows.slice(0, limit);
     },
     async usage(by, filter) {
       const { sql, params } = whereClause(filter);
@@ -159,7 +184,10 @@ export function sqliteLedgerStore(db: Database): LedgerStore {
              SUM(instr(action, 'degraded') > 0) AS degraded, SUM(instr(action, 'rerouted') > 0) AS rerouted,
              SUM(instr(action, 'queued') > 0 OR queue_ms IS NOT NULL) AS queued, SUM(COALESCE(queue_ms, 0)) AS queue_ms,
              SUM(instr(action, 'failover') > 0 OR instr(action, 'retry') > 0) AS retried
-           FROM calls ${sql} GROUP BY ${col} ORDER BY cost DESC, grp`,
+           FROM (${tablesFor(filter.status)
+             .map((t) => `SELECT ${cols.join(', ')} FROM ${t} ${sql}`)
+             .join(' UNION ALL ')})
+           GROUP BY ${col} ORDER BY cost DESC, grp`,
         )
         .all(params) as SqlRow[];
       return rows.map(

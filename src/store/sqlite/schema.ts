@@ -121,6 +121,34 @@ const MIGRATIONS: string[] = [
   `
   ALTER TABLE idempotency ADD COLUMN state TEXT NOT NULL DEFAULT 'done';
   ALTER TABLE idempotency ADD COLUMN owner TEXT;
+  `, // Pending rows live in their own small table (no secondary index, no rollup trigger): the
+  // commit a call waits for before going upstream touches one b-tree. The final row goes to
+  // calls and removes the pending one in the (batched, off-path) transaction that writes it.
+  `
+  CREATE TABLE calls_pending (
+    call_id TEXT NOT NULL, attempt INTEGER NOT NULL, request_id TEXT, session_id TEXT,
+    ts_start INTEGER NOT NULL, ts_end INTEGER, key_id TEXT NOT NULL,
+    org TEXT NOT NULL, team TEXT NOT NULL, project TEXT NOT NULL, env TEXT NOT NULL, cost_center TEXT,
+    user TEXT, feature TEXT, provider TEXT NOT NULL, model_requested TEXT NOT NULL, model_used TEXT NOT NULL,
+    endpoint TEXT NOT NULL, stream INTEGER NOT NULL,
+    input_tokens INTEGER NOT NULL, output_tokens INTEGER NOT NULL, cache_read_tokens INTEGER NOT NULL,
+    cache_write_tokens INTEGER NOT NULL, reasoning_tokens INTEGER NOT NULL, tool_call_tokens INTEGER NOT NULL,
+    usage_source TEXT NOT NULL, cost INTEGER NOT NULL, reserved INTEGER NOT NULL, reserved_tokens INTEGER NOT NULL,
+    status TEXT NOT NULL, http_status INTEGER, error_code TEXT, denial_policy TEXT, fallback_from TEXT,
+    latency_ms INTEGER, ttft_ms INTEGER, flags TEXT, lease_until INTEGER, action TEXT, queue_ms INTEGER,
+    PRIMARY KEY (call_id, attempt)) WITHOUT ROWID;
+  INSERT INTO calls_pending (call_id, attempt, request_id, session_id, ts_start, ts_end, key_id, org, team, project, env, cost_center,
+    user, feature, provider, model_requested, model_used, endpoint, stream, input_tokens, output_tokens,
+    cache_read_tokens, cache_write_tokens, reasoning_tokens, tool_call_tokens, usage_source, cost, reserved,
+    reserved_tokens, status, http_status, error_code, denial_policy, fallback_from, latency_ms, ttft_ms, flags,
+    lease_until, action, queue_ms)
+    SELECT call_id, attempt, request_id, session_id, ts_start, ts_end, key_id, org, team, project, env, cost_center,
+    user, feature, provider, model_requested, model_used, endpoint, stream, input_tokens, output_tokens,
+    cache_read_tokens, cache_write_tokens, reasoning_tokens, tool_call_tokens, usage_source, cost, reserved,
+    reserved_tokens, status, http_status, error_code, denial_policy, fallback_from, latency_ms, ttft_ms, flags,
+    lease_until, action, queue_ms FROM calls WHERE status = 'pending';
+  DELETE FROM calls WHERE status = 'pending';
+  DROP INDEX calls_status;
   `,
 ];
 
