@@ -59,7 +59,7 @@ import {
   type Verdict,
   writeBenchmarksFile,
 } from './report.ts';
-import { SCALE, STEADY, secs, THROUGHPUT } from './scenarios.ts';
+import { benchConfig, SCALE, STEADY, secs, THROUGHPUT } from './scenarios.ts';
 
 const PROFILE_DIR = process.env.BENCH_CPU_PROF ? resolve(process.env.BENCH_CPU_PROF) : null;
 const GATEWAY_FLAGS = (process.env.BENCH_GATEWAY_NODE_FLAGS ?? '').split(/\s+/).filter((f) => f.length > 0);
@@ -123,30 +123,7 @@ async function admin<T>(baseUrl: string, master: string, method: string, path: s
 
 function writeConfig(dir: string, mockUrl: string): string {
   const file = join(dir, 'tollgate.yaml');
-  writeFileSync(
-    file,
-    stringify({
-      server: { host: '127.0.0.1', port: 0 },
-      storage: { sqlite: join(dir, 'ledger.db') },
-      providers: { mock: { kind: 'openai', base_url: `${mockUrl}/v1` } },
-      models: [{ id: 'gpt-4.1-mini', provider: 'mock' }],
-      orgs: [{ id: 'bench-org', teams: [{ id: 'bench-team', projects: [{ id: 'bench-project' }] }] }],
-      budgets: [
-        {
-          id: 'org-monthly',
-          match: { org: 'bench-org' },
-          limit: { usd: 1_000_000 },
-          window: { kind: 'calendar', every: 'month' },
-        },
-        {
-          id: 'team-rolling-1h',
-          match: { team: 'bench-team' },
-          limit: { usd: 100_000, tokens: 1_000_000_000, requests: 100_000_000 },
-          window: { kind: 'rolling', size: '1h', bucket: '1m' },
-        },
-      ],
-    }),
-  );
+  writeFileSync(file, stringify(benchConfig(mockUrl, join(dir, 'ledger.db'))));
   return file;
 }
 

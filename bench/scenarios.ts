@@ -26,3 +26,32 @@ export const STEADY: Scenario = {
   seconds: secs(6),
   stream: false,
 };
+
+/**
+ * The gateway config every bench side shares: the mock as the one provider, and 2 hard budgets
+ * (org calendar month; team rolling hour with usd, tokens and requests limits) that match the
+ * bench key, so every call is reserved and settled on several policies.
+ */
+export function benchConfig(mockUrl: string, sqlite: string): Record<string, unknown> {
+  return {
+    server: { host: '127.0.0.1', port: 0 },
+    storage: { sqlite },
+    providers: { mock: { kind: 'openai', base_url: `${mockUrl}/v1` } },
+    models: [{ id: 'gpt-4.1-mini', provider: 'mock' }],
+    orgs: [{ id: 'bench-org', teams: [{ id: 'bench-team', projects: [{ id: 'bench-project' }] }] }],
+    budgets: [
+      {
+        id: 'org-monthly',
+        match: { org: 'bench-org' },
+        limit: { usd: 1_000_000 },
+        window: { kind: 'calendar', every: 'month' },
+      },
+      {
+        id: 'team-rolling-1h',
+        match: { team: 'bench-team' },
+        limit: { usd: 100_000, tokens: 1_000_000_000, requests: 100_000_000 },
+        window: { kind: 'rolling', size: '1h', bucket: '1m' },
+      },
+    ],
+  };
+}

@@ -12,6 +12,7 @@ import { Pool } from 'undici';
 import { stringify } from 'yaml';
 import { CHAT_PATH, NON_STREAM_BODY, percentile } from './load.ts';
 import { spawnBareProxy, spawnGateway, spawnMock, stopAll } from './procs.ts';
+import { benchConfig } from './scenarios.ts';
 
 const N = Number(process.argv[2] ?? '1500');
 const dir = mkdtempSync(join(os.tmpdir(), 'tollgate-probe-'));
@@ -21,32 +22,10 @@ async function main(): Promise<void> {
   const mock = await spawnMock();
   const bare = await spawnBareProxy(mock.url);
   const file = join(dir, 'tollgate.yaml');
-  writeFileSync(
-    file,
-    stringify({
-      server: { host: '127.0.0.1', port: 0 },
-      storage: { sqlite: join(dir, 'ledger.db') },
-      providers: { mock: { kind: 'openai', base_url: `${mock.url}/v1` } },
-      models: [{ id: 'gpt-4.1-mini', provider: 'mock' }],
-      orgs: [{ id: 'o', teams: [{ id: 't', projects: [{ id: 'p' }] }] }],
-      budgets: [
-        {
-          id: 'org',
-          match: { org: 'o' },
-          limit: { usd: 1_000_000 },
-          window: { kind: 'calendar', every: 'month' },
-        },
-        {
-          id: 'team',
-          match: { team: 't' },
-          limit: { usd: 100_000, tokens: 1_000_000_000, requests: 100_000_000 },
-          window: { kind: 'rolling', size: '1h', bucket: '1m' },
-        },
-      ],
-    }),
-  );
+  writeFileSync(file, stringify(benchConfig(mock.url, join(dir, 'ledger.db'))));
   const gw = await spawnGateway(file, { TOLLGATE_MASTER_KEY: master, TOLLGATE_LOG_LEVEL: 'info' }, [], dir);
   gw.proc.stderr?.on('data', (d: Buffer) => {
+    // Phase timings, when a temporary probe in the gateway prints them.
     for (const line of d.toString().split('\n')) if (line.includes('PHASES')) console.log(line);
   });
   const created = (await (
@@ -54,8 +33,8 @@ async function main(): Promise<void> {
       method: 'POST',
       headers: { authorization: `Bearer ${master}`, 'content-type': 'application/json' },
       body: JSON.stringify({
-        team: 't',
-        project: 'p',
+        team: 'bench-team',
+        project: 'bench-project',
         env: 'prod',
         budget: { usd: '1000000', window: '1mo' },
       }),

@@ -1,5 +1,17 @@
 import type { Database } from 'better-sqlite3';
 
+/** The ledger row's columns as the first schema made them (calls_pending repeats them). */
+const CALL_COLUMNS = `call_id TEXT NOT NULL, attempt INTEGER NOT NULL, request_id TEXT, session_id TEXT,
+    ts_start INTEGER NOT NULL, ts_end INTEGER, key_id TEXT NOT NULL,
+    org TEXT NOT NULL, team TEXT NOT NULL, project TEXT NOT NULL, env TEXT NOT NULL, cost_center TEXT,
+    user TEXT, feature TEXT, provider TEXT NOT NULL, model_requested TEXT NOT NULL, model_used TEXT NOT NULL,
+    endpoint TEXT NOT NULL, stream INTEGER NOT NULL,
+    input_tokens INTEGER NOT NULL, output_tokens INTEGER NOT NULL, cache_read_tokens INTEGER NOT NULL,
+    cache_write_tokens INTEGER NOT NULL, reasoning_tokens INTEGER NOT NULL, tool_call_tokens INTEGER NOT NULL,
+    usage_source TEXT NOT NULL, cost INTEGER NOT NULL, reserved INTEGER NOT NULL, reserved_tokens INTEGER NOT NULL,
+    status TEXT NOT NULL, http_status INTEGER, error_code TEXT, denial_policy TEXT, fallback_from TEXT,
+    latency_ms INTEGER, ttft_ms INTEGER, flags TEXT, lease_until INTEGER`;
+
 /** Ordered migrations; PRAGMA user_version records how many ran. */
 const MIGRATIONS: string[] = [
   `
@@ -18,16 +30,7 @@ const MIGRATIONS: string[] = [
   CREATE TABLE budgets (
     id TEXT PRIMARY KEY, spec TEXT NOT NULL, source TEXT NOT NULL, created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL);
   CREATE TABLE calls (
-    call_id TEXT NOT NULL, attempt INTEGER NOT NULL, request_id TEXT, session_id TEXT,
-    ts_start INTEGER NOT NULL, ts_end INTEGER, key_id TEXT NOT NULL,
-    org TEXT NOT NULL, team TEXT NOT NULL, project TEXT NOT NULL, env TEXT NOT NULL, cost_center TEXT,
-    user TEXT, feature TEXT, provider TEXT NOT NULL, model_requested TEXT NOT NULL, model_used TEXT NOT NULL,
-    endpoint TEXT NOT NULL, stream INTEGER NOT NULL,
-    input_tokens INTEGER NOT NULL, output_tokens INTEGER NOT NULL, cache_read_tokens INTEGER NOT NULL,
-    cache_write_tokens INTEGER NOT NULL, reasoning_tokens INTEGER NOT NULL, tool_call_tokens INTEGER NOT NULL,
-    usage_source TEXT NOT NULL, cost INTEGER NOT NULL, reserved INTEGER NOT NULL, reserved_tokens INTEGER NOT NULL,
-    status TEXT NOT NULL, http_status INTEGER, error_code TEXT, denial_policy TEXT, fallback_from TEXT,
-    latency_ms INTEGER, ttft_ms INTEGER, flags TEXT, lease_until INTEGER,
+    ${CALL_COLUMNS},
     PRIMARY KEY (call_id, attempt));
   CREATE INDEX calls_ts ON calls(ts_start);
   CREATE INDEX calls_status ON calls(status) WHERE status = 'pending';
@@ -126,16 +129,7 @@ const MIGRATIONS: string[] = [
   // calls and removes the pending one in the (batched, off-path) transaction that writes it.
   `
   CREATE TABLE calls_pending (
-    call_id TEXT NOT NULL, attempt INTEGER NOT NULL, request_id TEXT, session_id TEXT,
-    ts_start INTEGER NOT NULL, ts_end INTEGER, key_id TEXT NOT NULL,
-    org TEXT NOT NULL, team TEXT NOT NULL, project TEXT NOT NULL, env TEXT NOT NULL, cost_center TEXT,
-    user TEXT, feature TEXT, provider TEXT NOT NULL, model_requested TEXT NOT NULL, model_used TEXT NOT NULL,
-    endpoint TEXT NOT NULL, stream INTEGER NOT NULL,
-    input_tokens INTEGER NOT NULL, output_tokens INTEGER NOT NULL, cache_read_tokens INTEGER NOT NULL,
-    cache_write_tokens INTEGER NOT NULL, reasoning_tokens INTEGER NOT NULL, tool_call_tokens INTEGER NOT NULL,
-    usage_source TEXT NOT NULL, cost INTEGER NOT NULL, reserved INTEGER NOT NULL, reserved_tokens INTEGER NOT NULL,
-    status TEXT NOT NULL, http_status INTEGER, error_code TEXT, denial_policy TEXT, fallback_from TEXT,
-    latency_ms INTEGER, ttft_ms INTEGER, flags TEXT, lease_until INTEGER, action TEXT, queue_ms INTEGER,
+    ${CALL_COLUMNS}, action TEXT, queue_ms INTEGER,
     PRIMARY KEY (call_id, attempt)) WITHOUT ROWID;
   INSERT INTO calls_pending (call_id, attempt, request_id, session_id, ts_start, ts_end, key_id, org, team, project, env, cost_center,
     user, feature, provider, model_requested, model_used, endpoint, stream, input_tokens, output_tokens,
