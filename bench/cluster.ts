@@ -9,13 +9,15 @@
  * gateway side must hold a row for every call it served, and its budgets must have counted them.
  *
  * Environment: BENCH_SCALE=0.3 for shorter runs (a smoke test; BENCHMARKS.md is left unchanged).
+ * BENCH_CPU_PROF=DIR: each cluster replica writes a V8 CPU profile into DIR when it stops
+ * (`npx tsx bench/cpuprofile.ts DIR`); the profiler skews the numbers, so they are not written.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { stringify } from 'yaml';
 import { READY_LINE } from '../src/cluster/local/cli.ts';
@@ -32,9 +34,10 @@ import {
   median,
   type Scenario,
 } from './report.ts';
-import { SCALE, STEADY, THROUGHPUT } from './scenarios.ts';
+import { benchConfig, SCALE, STEADY, THROUGHPUT } from './scenarios.ts';
 
 const REPLICAS = 3;
+const PROFILE_DIR = process.env.BENCH_CPU_PROF ? resolve(process.env.BENCH_CPU_PROF) : null;
 const ROUNDS = 3;
 const WARMUP_SECONDS = 1;
 /** The bench must end by itself, well under 4 minutes; past this it kills everything and fails. */
@@ -142,30 +145,6 @@ async function admin<T>(baseUrl: string, master: string, method: string, path: s
 }
 
 /** bench/run.ts's config: three hard budgets match the bench key (org month, team rolling hour, key month). */
-function benchConfig(mockUrl: string, sqlite: string): Record<string, unknown> {
-  return {
-    server: { host: '127.0.0.1', port: 0 },
-    storage: { sqlite },
-    providers: { mock: { kind: 'openai', base_url: `${mockUrl}/v1` } },
-    models: [{ id: 'gpt-4.1-mini', provider: 'mock' }],
-    orgs: [{ id: 'bench-org', teams: [{ id: 'bench-team', projects: [{ id: 'bench-project' }] }] }],
-    budgets: [
-      {
-        id: 'org-monthly',
-        match: { org: 'bench-org' },
-        limit: { usd: 1_000_000 },
-        window: { kind: 'calendar', every: 'month' },
-      },
-      {
-        id: 'team-rolling-1h',
-        match: { team: 'bench-team' },
-        limit: { usd: 100_000, tokens: 1_000_000_000, requests: 100_000_000 },
-        window: { kind: 'rolling', size: '1h', bucket: '1m' },
-      },
-    ],
-  };
-}
-
 /** `npm run cluster --config <file>` as a child process; its proxy URL once it printed the ready line. */
 interface ClusterChild {
   proc: ChildProcess;
@@ -186,6 +165,7 @@ async function spawnCluster(configFile: string, env: Record<string, string>): Pr
       '0',
       '--replicas',
       String(REPLICAS),
+      ...(PROFILE_DIR ? ['--cpu-prof', PROFILE_DIR] : []),
     ],
     { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] },
   );
@@ -644,12 +624,12 @@ async function main(): Promise<void> {
       totalSeconds: (performance.now() - t0) / 1000,
     });
     process.stdout.write(`\n${markdown}\n`);
-    if (SCALE === 1) {
+    if (SCALE === 1 && !PROFILE_DIR) {
       const file = join(ROOT, 'BENCHMARKS.md');
       writeClusterSection(file, markdown);
       log(`results written to ${file}`);
     } else {
-      log('scaled run: BENCHMARKS.md left unchanged');
+      log(`${PROFILE_DIR ? 'profiled' : 'scaled'} run: BENCHMARKS.md left unchanged`);
     }
   } finally {
     if (cluster) await stopCluster(cluster);

@@ -1,3 +1,4 @@
+import { performance } from 'node:perf_hooks';
 import { isExhausted } from '../alerts/thresholds.ts';
 import type { BudgetPolicy } from '../budget/types.ts';
 import type { Denial } from '../errors.ts';
@@ -9,7 +10,8 @@ import type { CallContext, Estimate, Reservation, Target } from './context.ts';
 /**
  * After a reservation closes: freed budget may admit queued calls, the spend may cross an alert
  * threshold, and the key's spend velocity moves. Threshold checks are batched per event-loop
- * turn so a burst of settlements costs one check per policy, off the response's path.
+ * turn (spaced further on shared counters) so a burst of settlements costs one check per policy,
+ * off the response's path.
  */
 export function noteSettled(svc: Services, ctx: CallContext, reservation: Reservation, cost: number): void {
   svc.queue.notify();
@@ -56,27 +58,52 @@ export function noteTrip(svc: Services, trip: Trip, ctx: CallContext): void {
   }
 }
 
-const pending = new WeakMap<Services, Set<BudgetPolicy>>();
+/**
+ * Shared counters (cluster mode): a threshold check is a Redis script that sums the policy's whole
+ * window (60 slots for a rolling hour of minutes), about as costly as the reserve itself. Checks
+ * are then spaced by this much per replica: an alert may come this much later, never not at all
+ * (the check after the last settlement always runs), and still once for the cluster.
+ */
+export const SHARED_CHECK_EVERY_MS = 250;
+
+interface Checks {
+  dirty: Set<BudgetPolicy>;
+  scheduled: boolean;
+  /** When the last batch of checks started (performance.now()). */
+  lastRunAt: number;
+}
+
+const checks = new WeakMap<Services, Checks>();
 
 function dirty(svc: Services): Set<BudgetPolicy> {
-  let set = pending.get(svc);
-  if (!set) {
-    set = new Set();
-    pending.set(svc, set);
+  let state = checks.get(svc);
+  if (!state) {
+    state = { dirty: new Set(), scheduled: false, lastRunAt: Number.NEGATIVE_INFINITY };
+    checks.set(svc, state);
   }
-  if (set.size === 0) {
-    const batch = set;
-    setImmediate(() => {
-      const now = svc.clock();
-      const policies = [...batch];
-      batch.clear();
-      void Promise.all(
-        policies.map(async (p) => {
-          const state = await svc.budgets.state(p, now);
-          svc.alerts.observe(p, state.spent, state.window, 'spend');
-        }),
-      ).catch((err: unknown) => svc.log.warn({ err }, 'alert check failed'));
-    });
-  }
-  return set;
+  if (!state.scheduled) scheduleChecks(svc, state);
+  return state.dirty;
+}
+
+function scheduleChecks(svc: Services, state: Checks): void {
+  state.scheduled = true;
+  const spacing = svc.config.raw.storage.redis ? SHARED_CHECK_EVERY_MS : 0;
+  const wait = state.lastRunAt + spacing - performance.now();
+  const run = () => runChecks(svc, state);
+  if (wait <= 0) setImmediate(run);
+  else setTimeout(run, wait);
+}
+
+function runChecks(svc: Services, state: Checks): void {
+  state.scheduled = false;
+  state.lastRunAt = performance.now();
+  const now = svc.clock();
+  const policies = [...state.dirty];
+  state.dirty.clear();
+  void Promise.all(
+    policies.map(async (p) => {
+      const st = await svc.budgets.state(p, now);
+      svc.alerts.observe(p, st.spent, st.window, 'spend');
+    }),
+  ).catch((err: unknown) => svc.log.warn({ err }, 'alert check failed'));
 }

@@ -48,7 +48,7 @@ export async function openPostgresStore(
   let closing: Promise<void> | null = null;
   return {
     entities: postgresEntityStore(db),
-    ledger: postgresLedgerStore(db),
+    ledger: postgresLedgerStore(db, schema),
     alerts: postgresAlertStore(db),
     idempotency: postgresIdempotencyStore(db),
     applied,

@@ -1,4 +1,11 @@
-import { type Insertable, type Kysely, type Selectable, type SelectQueryBuilder, sql } from 'kysely';
+import {
+  CompiledQuery,
+  type Insertable,
+  type Kysely,
+  type Selectable,
+  type SelectQueryBuilder,
+  sql,
+} from 'kysely';
 import type {
   CallFilter,
   CallRecord,
@@ -162,30 +169,69 @@ function clampLimit(limit: number | undefined): number {
   return Number.isFinite(n) ? Math.min(Math.max(Math.trunc(n), 1), 10_000) : 100;
 }
 
-export function postgresLedgerStore(db: Kysely<TollgateDatabase>): LedgerStore {
-  const upsert = (conn: Kysely<TollgateDatabase>, values: Insertable<CallsTable>[]) =>
-    conn
-      .insertInto('calls')
-      .values(values)
-      // The final row updates the pending one in place (same semantics as the SQLite store).
-      .onConflict((oc) =>
-        oc
-          .columns(['call_id', 'attempt'])
-          .doUpdateSet(Object.fromEntries(UPDATED_COLUMNS.map((c) => [c, sql.ref(`excluded.${c}`)]))),
-      )
-      .execute();
+/** A double-quoted SQL identifier (`user` is a reserved word; a schema name may be anything). */
+function quoteIdent(name: string): string {
+  return `"${name.replace(/"/g, '""')}"`;
+}
+
+/**
+ * The batch upsert as SQL text, built once per row count. Query-builder compilation of a
+ * 40-column INSERT … ON CONFLICT DO UPDATE cost more CPU than the write itself, on every flush.
+ */
+class UpsertStatements {
+  private readonly head: string;
+  private readonly tail: string;
+  private readonly byRows = new Map<number, string>();
+
+  constructor(schema: string) {
+    this.head = `INSERT INTO ${quoteIdent(schema)}.${quoteIdent('calls')} (${COLUMNS.map(quoteIdent).join(', ')}) VALUES `;
+    const updates = UPDATED_COLUMNS.map((c) => `${quoteIdent(c)} = excluded.${quoteIdent(c)}`).join(', ');
+    // The final row updates the pending one in place (same semantics as the SQLite store).
+    this.tail = ` ON CONFLICT (${quoteIdent('call_id')}, ${quoteIdent('attempt')}) DO UPDATE SET ${updates}`;
+  }
+
+  forRows(rows: number): string {
+    let text = this.byRows.get(rows);
+    if (text === undefined) {
+      const tuples: string[] = [];
+      for (let r = 0; r < rows; r++) {
+        const base = r * COLUMNS.length;
+        tuples.push(`(${COLUMNS.map((_, c) => `$${base + c + 1}`).join(', ')})`);
+      }
+      text = this.head + tuples.join(', ') + this.tail;
+      // Bounded: only common small batch sizes stay cached; bigger ones are rare (backlogs).
+      if (rows <= 64) this.byRows.set(rows, text);
+    }
+    return text;
+  }
+}
+
+function upsertParameters(rows: CallRecord[]): unknown[] {
+  const params: unknown[] = [];
+  for (const r of rows) {
+    const row = toRow(r);
+    for (const c of COLUMNS) params.push(row[c]);
+  }
+  return params;
+}
+
+/** `schema` must be the schema `db` was bound to (withSchema): batch writes name it in plain SQL. */
+export function postgresLedgerStore(db: Kysely<TollgateDatabase>, schema = 'public'): LedgerStore {
+  const statements = new UpsertStatements(schema);
+  const upsert = (conn: Kysely<TollgateDatabase>, rows: CallRecord[]) =>
+    conn.executeQuery(CompiledQuery.raw(statements.forRows(rows.length), upsertParameters(rows)));
 
   return {
     async writeBatch(rows) {
       if (rows.length === 0) return;
-      const values = lastWriteWins(rows).map(toRow);
-      if (values.length <= ROWS_PER_INSERT) {
-        await upsert(db, values);
+      const latest = lastWriteWins(rows);
+      if (latest.length <= ROWS_PER_INSERT) {
+        await upsert(db, latest);
         return;
       }
       await db.transaction().execute(async (trx) => {
-        for (let i = 0; i < values.length; i += ROWS_PER_INSERT) {
-          await upsert(trx, values.slice(i, i + ROWS_PER_INSERT));
+        for (let i = 0; i < latest.length; i += ROWS_PER_INSERT) {
+          await upsert(trx, latest.slice(i, i + ROWS_PER_INSERT));
         }
       });
     },
