@@ -11,6 +11,7 @@ import { FailOpenCounters } from '../../src/store/redis/failOpenCounters.ts';
 import { MASTER, TEST_MODELS, TEST_ORGS } from '../helpers/harness.ts';
 import { type PostgresServer, postgresOrWarn, startPostgresServer } from '../helpers/postgresServer.ts';
 import { type RedisServer, redisSuitesCanRun, startRedisServer } from '../helpers/redisServer.ts';
+import { waitFor } from '../helpers/waitFor.ts';
 
 /**
  * Issue 7 item 4: a budget may fail open while Redis is down, against a per-replica allowance.
@@ -29,14 +30,6 @@ interface Reply {
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function waitFor(what: string, timeoutMs: number, done: () => Promise<boolean>): Promise<void> {
-  const started = Date.now();
-  while (!(await done())) {
-    if (Date.now() - started > timeoutMs) throw new Error(`timed out waiting for ${what}`);
-    await sleep(50);
-  }
-}
 
 async function call(url: string, secret: string): Promise<Reply> {
   const res = await fetch(`${url}/v1/chat/completions`, {

@@ -18,6 +18,7 @@ import { type ChildGateway, killHard, spawnGateway } from '../helpers/child.ts';
 import { MASTER, TEST_MODELS, TEST_ORGS } from '../helpers/harness.ts';
 import { type PostgresServer, postgresOrWarn, startPostgresServer } from '../helpers/postgresServer.ts';
 import { type RedisServer, redisSuitesCanRun, startRedisServer } from '../helpers/redisServer.ts';
+import { waitFor } from '../helpers/waitFor.ts';
 
 /**
  * Cluster mode under faults (issue 7): Redis SIGKILLed mid-load, PostgreSQL SIGKILLed mid-load,
@@ -61,16 +62,6 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 async function killOnce(child: ChildGateway | null): Promise<void> {
   if (!child || child.proc.exitCode !== null || child.proc.signalCode !== null) return;
   await killHard(child);
-}
-
-async function waitFor(what: string, timeoutMs: number, done: () => Promise<boolean>): Promise<number> {
-  const started = Date.now();
-  for (;;) {
-    if (await done()) return Date.now() - started;
-    if (Date.now() - started > timeoutMs)
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(50);
-  }
 }
 
 function chatBody(i: number, stream: boolean, maxTokens = 2000): Record<string, unknown> {

@@ -13,6 +13,7 @@ import { type ChildGateway, killHard, spawnGateway } from '../helpers/child.ts';
 import { MASTER, TEST_MODELS, TEST_ORGS } from '../helpers/harness.ts';
 import { type PostgresServer, postgresOrWarn, startPostgresServer } from '../helpers/postgresServer.ts';
 import { type RedisServer, redisSuitesCanRun, startRedisServer } from '../helpers/redisServer.ts';
+import { waitFor } from '../helpers/waitFor.ts';
 
 /**
  * Cluster mode, lease renewal (issue 7): a call that runs longer than `ledger.lease_ms` keeps its
@@ -31,16 +32,6 @@ const LONG_STREAM_TOKENS = 150;
 const HANG_MS = 30_000;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function waitFor(what: string, timeoutMs: number, done: () => Promise<boolean>): Promise<void> {
-  const started = Date.now();
-  for (;;) {
-    if (await done()) return;
-    if (Date.now() - started > timeoutMs)
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(50);
-  }
-}
 
 interface Key {
   id: string;
