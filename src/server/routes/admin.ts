@@ -3,12 +3,13 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { z } from 'zod';
 import { budgetStatusView } from '../../budget/status.ts';
 import type { BudgetPolicy } from '../../budget/types.ts';
-import { parseDuration } from '../../budget/windows.ts';
+import { parseDuration, windowFingerprint } from '../../budget/windows.ts';
 import { budgetFromRaw } from '../../config/compile.ts';
 import { formatZodIssues } from '../../config/load.ts';
 import { budgetSchema, idSchema, type RawBudget } from '../../config/schema.ts';
 import { type Denial, denial } from '../../errors.ts';
 import { publicKey } from '../../identity/keys.ts';
+import { backfillPolicy } from '../../ledger/replay.ts';
 import type { CallFilter, CallRecord, CallStatus, UsageDimension } from '../../ledger/types.ts';
 import { formatUsd, nanosToUsdNumber } from '../../money.ts';
 import { fail, ok, type Result } from '../../result.ts';
@@ -289,6 +290,17 @@ function keyBudgetSpec(keyId: string, usd: number | string, window: RawBudget['w
 }
 
 /** JSON merge patch (RFC 7386): nested objects merge, everything else replaces. */
+/**
+ * A window of another kind (calendar ↔ rolling) replaces the old one whole: merged field by
+ * field, a rolling window would keep the calendar's `every` and be refused.
+ */
+function windowReplaced(spec: RawBudget, patch: Record<string, unknown>): { window?: unknown } {
+  const next = patch.window;
+  if (next === null || typeof next !== 'object' || Array.isArray(next)) return {};
+  const kind = (next as Record<string, unknown>).kind;
+  return kind !== undefined && kind !== spec.window.kind ? { window: next } : {};
+}
+
 function mergePatch(target: unknown, patch: unknown): unknown {
   const isObject = (v: unknown): v is Record<string, unknown> =>
     v !== null && typeof v === 'object' && !Array.isArray(v);
@@ -379,10 +391,20 @@ export function adminRoutes(svc: Services): Route[] {
     return rows.map((r) => budgetFromRaw(r.spec));
   };
 
-  const saveBudget = async (spec: RawBudget, isNew: boolean) => {
+  /**
+   * `fresh`: the budget can have no spend yet (it matches only a key or team created by the same
+   * request), so the ledger is not read for it.
+   */
+  const saveBudget = async (spec: RawBudget, isNew: boolean, fresh = false) => {
     const policy = checkedPolicy(svc, spec);
     const existing = (await svc.store.entities.listBudgets()).find((b) => b.id === spec.id);
     if (isNew && existing) raise(denial('conflict', `budget '${spec.id}' already exists`));
+    // New counters start empty: a new budget, or one given another window, books what the ledger
+    // already holds for its window (calls that started before now; later ones count live).
+    const startsEmpty =
+      !existing ||
+      windowFingerprint(budgetFromRaw(existing.spec).window) !== windowFingerprint(policy.window);
+    const cutoff = now();
     await svc.store.entities.upsertBudget({
       id: spec.id,
       spec,
@@ -390,6 +412,10 @@ export function adminRoutes(svc: Services): Route[] {
       createdAt: existing?.createdAt ?? now(),
       updatedAt: now(),
     });
+    if (startsEmpty && !fresh) {
+      await svc.ledger.flush();
+      await backfillPolicy(svc.store.ledger, svc.budgets.counters, policy, cutoff);
+    }
     svc.budgets.replacePolicies(await policiesNow());
     return policy;
   };
@@ -443,7 +469,7 @@ export function adminRoutes(svc: Services): Route[] {
     });
     let budget: BudgetPolicy | null = null;
     if (input.budget && budgetWindow) {
-      budget = await saveBudget(keyBudgetSpec(created.key.id, input.budget.usd, budgetWindow), true);
+      budget = await saveBudget(keyBudgetSpec(created.key.id, input.budget.usd, budgetWindow), true, true);
     }
     return { ...created, budget };
   };
@@ -616,6 +642,7 @@ export function adminRoutes(svc: Services): Route[] {
         if (!existing) return raise(denial('not_found', `budget '${id}' does not exist`));
         const merged = budgetSchema.safeParse({
           ...(mergePatch(existing.spec, patch) as Record<string, unknown>),
+          ...windowReplaced(existing.spec, patch),
           id,
         });
         if (!merged.success) {
