@@ -15,6 +15,7 @@ export type ErrorCode =
   | 'key_expired'
   | 'model_not_found'
   | 'model_not_allowed'
+  | 'insufficient_permissions'
   | 'model_not_priced'
   | 'provider_not_allowed'
   | 'prompt_too_large'
@@ -85,6 +86,7 @@ export function describe(code: ErrorCode): { status: number; type: ErrorType } {
     case 'admin_disabled':
     case 'model_not_allowed':
     case 'provider_not_allowed':
+    case 'insufficient_permissions':
       return { status: 403, type: 'permission_error' };
     case 'budget_exceeded':
     case 'budget_queue_timeout':

@@ -20,7 +20,10 @@ export function authenticate(keys: KeyService, headers: IncomingHttpHeaders): Re
   const key = keys.authenticate(presentedSecret(headers));
   if (key.ok && isDashboardReadKey(key.value)) {
     return fail(
-      denial('model_not_allowed', `API key ${key.value.id} is a dashboard read key; it cannot call models.`),
+      denial(
+        'insufficient_permissions',
+        `API key ${key.value.id} is a dashboard read key: it opens its team's dashboard and cannot call models.`,
+      ),
     );
   }
   return key;

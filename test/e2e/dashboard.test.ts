@@ -231,7 +231,7 @@ describe.skipIf(!HAVE_CHROMIUM)('dashboard in headless Chromium', () => {
       .openai(readKey.secret)
       .chat.completions.create({ model: 'gpt-4.1-mini', messages: [{ role: 'user', content: 'hi' }] })
       .catch((e: { status: number; code: string }) => e);
-    expect(err).toMatchObject({ status: 403, code: 'model_not_allowed' });
+    expect(err).toMatchObject({ status: 403, code: 'insufficient_permissions' });
     await ctx.close();
   });
 

@@ -37,6 +37,7 @@ export function anthropicErrorType(d: Denial): AnthropicErrorType {
       return 'authentication_error';
     case 'model_not_allowed':
     case 'provider_not_allowed':
+    case 'insufficient_permissions':
     case 'admin_disabled':
       return 'permission_error';
     case 'model_not_found':
