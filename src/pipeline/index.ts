@@ -217,7 +217,9 @@ async function guardAndRun(
 
   const rules = rateLimitRules(svc, ctx);
   const acquired = await counted(() =>
-    svc.rateLimiter.acquire(ctx.callId, rules, rateTokens(ingress, ctx, est, rules), svc.clock()),
+    svc.rateLimiter.acquire(ctx.callId, rules, rateTokens(ingress, ctx, est, rules), svc.clock(), {
+      failOpen: () => budgetsFailOpen(svc, ctx),
+    }),
   );
   if (!acquired.ok) return deny(svc, res, ingress, ctx, target, acquired.error);
   const rate = describeAcquire(acquired.value);
@@ -489,6 +491,12 @@ async function runAttempt(
       });
     }
   }
+}
+
+/** Every hard budget of the call fails open while the shared store is down (and there is one). */
+function budgetsFailOpen(svc: Services, ctx: CallContext): boolean {
+  const hard = svc.budgets.match(ctx.identity).filter((p) => p.mode === 'hard');
+  return hard.length > 0 && hard.every((p) => p.storeDown?.mode === 'open');
 }
 
 /** Answering must not stop the books from closing: a failure here is logged and the call settles. */

@@ -91,6 +91,12 @@ describe.skipIf(!canRun)('cluster mode: per-budget fail-open while Redis is down
           },
           { id: 'support-closed', match: { team: 'support' }, limit: { usd: 1 } },
         ],
+        // Rate limits live in Redis too: while it is down they follow the call's budgets (search:
+        // limited on each replica alone; support: refused with the 503).
+        rate_limits: [
+          { id: 'search-rpm', match: { team: 'search' }, rpm: 1_000, concurrency: 4 },
+          { id: 'support-rpm', match: { team: 'support' }, rpm: 1_000 },
+        ],
       });
       replicas.push(await startGateway({ config, port: 0, logger: pino({ level: 'silent' }) }));
     }

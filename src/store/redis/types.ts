@@ -2,9 +2,23 @@ export type { AsyncBudgetCounters, ReapedReservation } from '../../budget/types.
 
 import type { Acquire, RateLimitRule, RuleSnapshot } from '../../ratelimit/types.ts';
 
+export interface AcquireOptions {
+  /**
+   * The call's hard budgets all fail open (`on_store_down: open`): if the shared store cannot
+   * answer, limit it on this replica alone instead of refusing it (FailOpenRateLimits).
+   */
+  failOpen?: () => boolean;
+}
+
 /** `RateLimits` over a shared store: the same decisions, as promises, plus the lease reaper. */
 export interface AsyncRateLimits {
-  acquire(id: string, rules: RateLimitRule[], tokens: number, nowMs: number): Promise<Acquire>;
+  acquire(
+    id: string,
+    rules: RateLimitRule[],
+    tokens: number,
+    nowMs: number,
+    options?: AcquireOptions,
+  ): Promise<Acquire>;
   settle(id: string, actualTokens: number, nowMs: number): Promise<boolean>;
   release(id: string): Promise<boolean>;
   cancel(id: string, nowMs: number): Promise<boolean>;
