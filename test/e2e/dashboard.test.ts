@@ -242,6 +242,8 @@ describe.skipIf(!HAVE_CHROMIUM)('dashboard in headless Chromium', () => {
     await visit(page, '#/keys');
     const form = page.getByTestId('key-create-form');
     await form.getByLabel('Team').selectOption('support');
+    // Only the chosen team's projects are offered.
+    expect(await form.getByLabel('Project').locator('option').allTextContents()).toEqual(['bot']);
     await form.getByLabel('Project').selectOption('bot');
     await form.getByLabel('Env').selectOption('prod');
     await form.getByLabel('Name').fill('made-in-ui');

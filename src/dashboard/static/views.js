@@ -795,6 +795,17 @@ export async function keysView(root, ctx) {
     el('button', { type: 'submit' }, 'Create key'),
     error,
   );
+  // Only the chosen team's projects: a key binds a project of its own team.
+  const teamSelect = form.querySelector('#k-team');
+  const projectSelect = form.querySelector('#k-project');
+  const showProjects = () =>
+    projectSelect.replaceChildren(
+      ...ctx.entities.projects
+        .filter((p) => p.team === teamSelect.value)
+        .map((p) => el('option', { value: p.id }, p.id)),
+    );
+  teamSelect.addEventListener('change', showProjects);
+  showProjects();
   form.addEventListener('submit', async (e) => {
     e.preventDefault();
     error.textContent = '';
