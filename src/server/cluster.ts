@@ -15,6 +15,7 @@ import {
   type FailOpenCountersOptions,
   redisDataEpoch,
 } from '../store/redis/failOpenCounters.ts';
+import { FailOpenRateLimits } from '../store/redis/failOpenRateLimits.ts';
 import { LeaseKeeper } from '../store/redis/leaseKeeper.ts';
 import { RedisRateLimiter } from '../store/redis/rateLimiter.ts';
 import type { AsyncRateLimits } from '../store/redis/types.ts';
@@ -86,10 +87,12 @@ export async function openClusterStores(config: CompiledConfig, log: Logger): Pr
     onError: (message, err) => log.warn({ err }, message),
   });
   const budgetPrefix = `${storage.redis_prefix}:{budgets}`;
-  // Renews the leases of this replica's running calls, so only a dead replica's calls are reaped.
+  // Renews the leases of this replica's running calls, so only a dead replica's calls are reaped;
+  // their pending ledger rows follow, so the audit and a rebuild see them as live too.
   const leases = new LeaseKeeper({
     leaseMs,
     onError: (err, what) => log.warn({ err }, `lease renewal of ${what} failed; retried next tick`),
+    renewReservationRecords: (ids, at) => ledger.renewPendingLeases(ledgerRowsOf(ids), at),
   });
   const redisCounters = new RedisBudgetCounters(redis, { prefix: budgetPrefix, leaseMs });
   const counters = new ClusterCounters(
@@ -100,8 +103,12 @@ export async function openClusterStores(config: CompiledConfig, log: Logger): Pr
     },
     leases.budgetCounters(redisCounters),
   );
-  const rateLimiter = leases.rateLimits(
-    new RedisRateLimiter(redis, { prefix: `${storage.redis_prefix}:{ratelimits}`, leaseMs }),
+  // Outermost: a call limited locally during an outage holds nothing in Redis to renew.
+  const rateLimiter = new FailOpenRateLimits(
+    leases.rateLimits(
+      new RedisRateLimiter(redis, { prefix: `${storage.redis_prefix}:{ratelimits}`, leaseMs }),
+    ),
+    { leaseMs },
   );
   const timers: NodeJS.Timeout[] = [];
   const store: Store = {
@@ -154,6 +161,18 @@ export async function openClusterStores(config: CompiledConfig, log: Logger): Pr
   };
 }
 
+/** Reservation ids (`${callId}#${attempt}`, one per upstream attempt) as ledger row keys. */
+export function ledgerRowsOf(reservationIds: readonly string[]): Array<{ callId: string; attempt: number }> {
+  const rows: Array<{ callId: string; attempt: number }> = [];
+  for (const id of reservationIds) {
+    const hash = id.lastIndexOf('#');
+    const attempt = Number(id.slice(hash + 1));
+    if (hash > 0 && Number.isSafeInteger(attempt) && attempt > 0)
+      rows.push({ callId: id.slice(0, hash), attempt });
+  }
+  return rows;
+}
+
 /**
  * Rebuilds Redis's counters from the ledger: open reservations of calls still running (pending
  * rows, with their lease) first, then the settled spend of every window in force. Pending first:
@@ -176,9 +195,10 @@ export async function seedCounters(
           amount: { nanos: row.reserved, tokens: row.reservedTokens, requests: 1 },
         }));
         const reservationId = `${row.callId}#${row.attempt}`;
-        // The row's lease is the first one; a running call has renewed it in Redis since (and Redis
-        // lost that). Restored at least one lease from now, a live call is not reaped before its
-        // replica renews again; a dead replica's call is reaped one lease later, at reserved.
+        // The row's lease is renewed with the reservation's, but that renewal may have failed (and
+        // a row replayed from a spool carries its first lease). Restored at least one lease from
+        // now, a live call is not reaped before its replica renews again; a dead replica's call
+        // is reaped one lease later, at reserved.
         const leaseUntil = Math.max(row.leaseUntil ?? row.tsStart, svc.clock() + (svc.leaseMs ?? 0));
         await sink.restoreReservation(reservationId, lines, row.tsStart, leaseUntil);
         restored.add(reservationId);

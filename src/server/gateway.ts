@@ -25,6 +25,7 @@ import type { Store } from '../store/interface.ts';
 import { MemoryBudgetCounters } from '../store/memory/budgetCounters.ts';
 import { DeferredCloses } from '../store/redis/deferredCloses.ts';
 import { fromSync, fromSyncRateLimits } from '../store/redis/fromSync.ts';
+import { MIN_RENEW_EVERY_MS } from '../store/redis/leaseKeeper.ts';
 import { openSqliteStore } from '../store/sqlite/index.ts';
 import { createTelemetry, LOG_REDACT_PATHS, type TelemetryExporters } from '../telemetry/index.ts';
 import { openClusterStores, seedCounters } from './cluster.ts';
@@ -180,6 +181,8 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway & { re
         resolve(),
       );
     });
+    // Cluster: the lease keeper renews the rows of this replica's calls with their reservations.
+    const stopRenewingLeases = cluster ? () => {} : keepPendingLeases(services, leaseMs);
     const exportScheduler = exportSchedulerFor(services);
     exportScheduler.start();
     let closing: Promise<void> | null = null;
@@ -200,6 +203,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway & { re
         server.close(() => resolve());
         server.closeAllConnections();
       });
+      stopRenewingLeases();
       services.queue.close();
       await exportScheduler.close();
       await ledger.flush();
@@ -213,6 +217,39 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway & { re
     await store.close();
     throw err;
   }
+}
+
+/**
+ * Embedded: every pending row is a call this process is running (it holds the database's lock,
+ * and recovery settled the rows of any earlier process), so all of them are renewed to now +
+ * lease, every lease / 3 (at least every second), like the cluster's lease keeper. The audit then
+ * reads a long call as live, not orphaned. A failed renewal is logged and the next tick retries.
+ */
+function keepPendingLeases(svc: Services, leaseMs: number): () => void {
+  let running = false;
+  const timer = setInterval(
+    () => {
+      if (running) return;
+      running = true;
+      renewAllPendingLeases(svc, leaseMs)
+        .catch((err: unknown) =>
+          svc.log.warn({ err }, 'renewing pending ledger rows failed; retried next tick'),
+        )
+        .finally(() => {
+          running = false;
+        });
+    },
+    Math.max(MIN_RENEW_EVERY_MS, Math.floor(leaseMs / 3)),
+  );
+  timer.unref();
+  return () => clearInterval(timer);
+}
+
+async function renewAllPendingLeases(svc: Services, leaseMs: number): Promise<void> {
+  const rows = await svc.store.ledger.pendingRows();
+  if (rows.length === 0) return;
+  const ids = rows.map((r) => ({ callId: r.callId, attempt: r.attempt }));
+  await svc.store.ledger.renewPendingLeases(ids, svc.clock() + leaseMs);
 }
 
 function internalError(svc: Services, res: import('node:http').ServerResponse, err: unknown): void {

@@ -106,6 +106,16 @@ export interface LedgerStore {
   /** Inserts or replaces rows (pending and final) in one transaction. */
   writeBatch(rows: CallRecord[]): Promise<void>;
   pendingRows(): Promise<CallRecord[]>;
+  /**
+   * Moves the lease of these calls' pending rows to `leaseUntilMs` while the calls still run, so
+   * the audit and a counters rebuild do not take a live call for an orphan. Rows that are final,
+   * unknown, or already leased later are left as they are (a lease never moves earlier). Returns
+   * how many of the ids are pending rows, now leased until at least `leaseUntilMs`.
+   */
+  renewPendingLeases(
+    ids: ReadonlyArray<{ callId: string; attempt: number }>,
+    leaseUntilMs: number,
+  ): Promise<number>;
   /** Final rows with ts_start >= fromMs, oldest first, for rebuilding counters. */
   iterateSettledSince(fromMs: number): AsyncIterable<CallRecord>;
   queryCalls(filter: CallFilter): Promise<CallRecord[]>;

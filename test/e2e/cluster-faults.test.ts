@@ -479,6 +479,7 @@ describe.skipIf(!canRun)('cluster mode under faults', () => {
         pendingRows: async () => [
           { ...final, status: 'pending', cost: 0, tsEnd: null, leaseUntil: final.tsStart + 60_000 },
         ],
+        renewPendingLeases: (ids, leaseUntilMs) => real.renewPendingLeases(ids, leaseUntilMs),
         iterateSettledSince: (fromMs) => real.iterateSettledSince(fromMs),
         queryCalls: (filter) => real.queryCalls(filter),
         usage: (by, filter) => real.usage(by, filter),

@@ -132,6 +132,53 @@ export function ledgerStoreContract(name: string, open: LedgerStoreFactory): voi
       expect(await ledger.pendingRows()).toEqual([other]);
     });
 
+    it('renews the lease of pending rows only, never earlier, and ignores unknown ids', async () => {
+      const lease = T0 + 900_000;
+      const running = callRow('running');
+      const retried = callRow('running', { attempt: 2, tsStart: T0 + 1 });
+      const ahead = callRow('ahead', { tsStart: T0 + 2, leaseUntil: lease + 60_000 });
+      const unleased = callRow('unleased', { tsStart: T0 + 3, leaseUntil: null });
+      const done = settled(callRow('done', { tsStart: T0 + 4 }));
+      await ledger.writeBatch([running, retried, ahead, unleased, done]);
+
+      const renewed = await ledger.renewPendingLeases(
+        [
+          { callId: 'running', attempt: 2 },
+          { callId: 'ahead', attempt: 1 },
+          { callId: 'unleased', attempt: 1 },
+          { callId: 'done', attempt: 1 },
+          { callId: 'never-written', attempt: 1 },
+          { callId: 'running', attempt: 7 },
+        ],
+        lease + 30_000,
+      );
+      expect(renewed).toBe(3);
+      expect((await ledger.pendingRows()).map((r) => [r.callId, r.attempt, r.leaseUntil])).toEqual([
+        ['running', 1, lease],
+        ['running', 2, lease + 30_000],
+        ['ahead', 1, lease + 60_000],
+        ['unleased', 1, lease + 30_000],
+      ]);
+      // A final row keeps no lease and stays final; nothing was added.
+      expect(await ledger.queryCalls({ requestId: 'req-done' })).toEqual([done]);
+      expect(await ledger.count()).toBe(5);
+
+      // An earlier lease never moves one back; the same id twice counts once.
+      const twice = [
+        { callId: 'running', attempt: 2 },
+        { callId: 'running', attempt: 2 },
+      ];
+      expect(await ledger.renewPendingLeases(twice, lease + 1)).toBe(1);
+      expect(await ledger.renewPendingLeases([], lease + 90_000)).toBe(0);
+      const [, second] = await ledger.pendingRows();
+      expect(second?.leaseUntil).toBe(lease + 30_000);
+
+      // Once the call settles, renewal no longer finds it.
+      await ledger.writeBatch([settled(retried)]);
+      expect(await ledger.renewPendingLeases([{ callId: 'running', attempt: 2 }], lease + 90_000)).toBe(0);
+      expect(await ledger.queryCalls({ requestId: 'req-running', status: 'ok' })).toEqual([settled(retried)]);
+    });
+
     it('keeps each attempt of a call as its own row', async () => {
       const first = settled(callRow('c1', { attempt: 1 }), { status: 'upstream_error', httpStatus: 502 });
       const second = settled(callRow('c1', { attempt: 2, tsStart: T0 + 500 }), { action: 'failover' });

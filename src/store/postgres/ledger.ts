@@ -246,6 +246,21 @@ export function postgresLedgerStore(db: Kysely<TollgateDatabase>, schema = 'publ
         .execute();
       return rows.map(rowToCall);
     },
+    async renewPendingLeases(ids, leaseUntilMs) {
+      if (ids.length === 0) return 0;
+      // One statement per batch: the ids travel as two arrays (two bind parameters, whatever the
+      // count), matched on the primary key. A final row is never given a lease back.
+      const at = sql`${leaseUntilMs}::bigint`;
+      const result = await db
+        .updateTable('calls')
+        .set({ lease_until: sql<number>`greatest(coalesce(lease_until, ${at}), ${at})` })
+        .where('status', '=', 'pending')
+        .where(
+          sql<boolean>`(call_id, attempt) in (select * from unnest(${ids.map((id) => id.callId)}::text[], ${ids.map((id) => id.attempt)}::int[]))`,
+        )
+        .executeTakeFirst();
+      return Number(result.numUpdatedRows);
+    },
     async *iterateSettledSince(fromMs) {
       let after: [number, string, number] | null = null;
       for (;;) {

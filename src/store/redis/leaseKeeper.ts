@@ -15,7 +15,17 @@ export interface LeaseKeeperOptions {
   onError?: (err: unknown, store: string) => void;
   /** Ids per renewal call (default and maximum RENEW_BATCH_SIZE). */
   batchSize?: number;
+  /**
+   * Renews, after the budget reservations themselves, the records that carry the same leases
+   * elsewhere (the ledger's pending rows), given the held reservation ids and the new expiry;
+   * answers how many it found. Tried even when the reservations' store failed: the calls still
+   * run. A failure is reported as store RESERVATION_RECORDS and retried on the next tick.
+   */
+  renewReservationRecords?: Renew;
 }
+
+/** The name a failed `renewReservationRecords` is reported under. */
+export const RESERVATION_RECORDS = 'reservation records';
 
 /** What one renewal pass did, per store. */
 export interface RenewalPass {
@@ -25,9 +35,11 @@ export interface RenewalPass {
   renewed: number;
   /** Stores whose renewal failed (their remaining batches wait for the next tick). */
   failed: string[];
+  /** With `renewReservationRecords`: how many records it found for the held reservations. */
+  records?: number;
 }
 
-type Renew = (ids: readonly string[], leaseExpiresAtMs: number) => Promise<number>;
+export type Renew = (ids: readonly string[], leaseExpiresAtMs: number) => Promise<number>;
 
 /**
  * The ids this replica holds open in one store. While a call runs its id is renewed; after a close
@@ -41,6 +53,8 @@ class HeldLeases {
   constructor(
     readonly name: string,
     private readonly renew: Renew,
+    /** Renews the records of the same ids elsewhere (see `renewReservationRecords`). */
+    readonly renewRecords?: Renew,
   ) {}
 
   get size(): number {
@@ -60,23 +74,33 @@ class HeldLeases {
     if (this.held.has(id)) this.held.set(id, untilMs);
   }
 
-  /** Renews every held id to `nowMs + leaseMs`, in batches; rejects on the first failed batch. */
-  async renewAll(
-    nowMs: number,
-    leaseMs: number,
-    batchSize: number,
-  ): Promise<{ held: number; renewed: number }> {
+  /** The ids to renew at `nowMs`; those kept only until an earlier time are dropped. */
+  live(nowMs: number): string[] {
     const ids: string[] = [];
     for (const [id, untilMs] of this.held) {
       if (untilMs <= nowMs) this.held.delete(id);
       else ids.push(id);
     }
-    let renewed = 0;
-    for (let i = 0; i < ids.length; i += batchSize) {
-      renewed += await this.renew(ids.slice(i, i + batchSize), nowMs + leaseMs);
-    }
-    return { held: ids.length, renewed };
+    return ids;
   }
+
+  /** Renews `ids` to `leaseExpiresAtMs` in batches; rejects on the first failed batch. */
+  renewAll(ids: readonly string[], leaseExpiresAtMs: number, batchSize: number): Promise<number> {
+    return inBatches(this.renew, ids, leaseExpiresAtMs, batchSize);
+  }
+}
+
+async function inBatches(
+  renew: Renew,
+  ids: readonly string[],
+  leaseExpiresAtMs: number,
+  batchSize: number,
+): Promise<number> {
+  let renewed = 0;
+  for (let i = 0; i < ids.length; i += batchSize) {
+    renewed += await renew(ids.slice(i, i + batchSize), leaseExpiresAtMs);
+  }
+  return renewed;
 }
 
 /**
@@ -88,6 +112,8 @@ class HeldLeases {
  * admitted and forget them when closed. One timer, every lease / 3 (at least 1 s), renews all of
  * them to now + lease, in batches: no per-call timer. A failed renewal is reported and retried on
  * the next tick, which still comes before the lease runs out; it never reaches a request.
+ * With `renewReservationRecords` the same pass carries the budget reservations' new lease to the
+ * records that repeat it (the ledger's pending rows), so they too show a running call as live.
  */
 export class LeaseKeeper {
   private readonly stores: HeldLeases[] = [];
@@ -118,7 +144,11 @@ export class LeaseKeeper {
   }
 
   budgetCounters(inner: AsyncBudgetCounters): AsyncBudgetCounters {
-    const leases = this.track('budget reservations', (ids, at) => inner.renew(ids, at));
+    const leases = this.track(
+      'budget reservations',
+      (ids, at) => inner.renew(ids, at),
+      this.options.renewReservationRecords,
+    );
     return new KeptBudgetCounters(inner, leases, () => this.clock() + this.options.leaseMs);
   }
 
@@ -152,8 +182,8 @@ export class LeaseKeeper {
     return this.running;
   }
 
-  private track(name: string, renew: Renew): HeldLeases {
-    const leases = new HeldLeases(name, renew);
+  private track(name: string, renew: Renew, renewRecords?: Renew): HeldLeases {
+    const leases = new HeldLeases(name, renew, renewRecords);
     this.stores.push(leases);
     return leases;
   }
@@ -161,20 +191,34 @@ export class LeaseKeeper {
   private async pass(): Promise<RenewalPass> {
     const result: RenewalPass = { held: 0, renewed: 0, failed: [] };
     for (const store of this.stores) {
+      const now = this.clock();
+      const ids = store.live(now);
+      const until = now + this.options.leaseMs;
       try {
-        const { held, renewed } = await store.renewAll(this.clock(), this.options.leaseMs, this.batchSize);
-        result.held += held;
-        result.renewed += renewed;
+        result.renewed += await store.renewAll(ids, until, this.batchSize);
+        result.held += ids.length;
       } catch (err) {
-        result.failed.push(store.name);
-        try {
-          this.options.onError?.(err, store.name);
-        } catch {
-          // A logger that throws must not stop the other stores' renewal.
-        }
+        this.failed(result, store.name, err);
+      }
+      const { renewRecords } = store;
+      if (!renewRecords) continue;
+      result.records ??= 0;
+      try {
+        result.records += await inBatches(renewRecords, ids, until, this.batchSize);
+      } catch (err) {
+        this.failed(result, RESERVATION_RECORDS, err);
       }
     }
     return result;
+  }
+
+  private failed(result: RenewalPass, store: string, err: unknown): void {
+    result.failed.push(store);
+    try {
+      this.options.onError?.(err, store);
+    } catch {
+      // A logger that throws must not stop the other stores' renewal.
+    }
   }
 }
 

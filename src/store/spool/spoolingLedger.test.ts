@@ -29,6 +29,10 @@ function flaky(inner: LedgerStore) {
       guard();
       return inner.pendingRows();
     },
+    async renewPendingLeases(ids, leaseUntilMs) {
+      guard();
+      return inner.renewPendingLeases(ids, leaseUntilMs);
+    },
     async *iterateSettledSince(fromMs) {
       guard();
       yield* inner.iterateSettledSince(fromMs);
@@ -195,6 +199,33 @@ describe('SpoolingLedgerStore', () => {
       reason: 'unreadable',
       line: 'garbage',
     });
+    await store.close();
+  });
+
+  it('renews leases in the database, skips while rows wait in the spool, and reports an outage', async () => {
+    const store = await open({ retryMinMs: 60_000, retryMaxMs: 60_000 });
+    const lease = callRow('a').leaseUntil ?? 0;
+    const ids = [{ callId: 'a', attempt: 1 }];
+    await store.writeBatch([callRow('a')]);
+    expect(await store.renewPendingLeases(ids, lease + 1_000)).toBe(1);
+    expect((await store.pendingRows())[0]?.leaseUntil).toBe(lease + 1_000);
+
+    db.state.down = true;
+    const err = await store.renewPendingLeases(ids, lease + 2_000).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(LedgerUnavailableError);
+    await store.writeBatch([callRow('b')]);
+    expect(store.spooled()).toBe(1);
+    db.state.down = false;
+    // The database is back but row b is still only on disk: renewal waits for the replay.
+    expect(await store.renewPendingLeases(ids, lease + 3_000)).toBe(0);
+    expect((await store.pendingRows()).map((r) => [r.callId, r.leaseUntil])).toEqual([['a', lease + 1_000]]);
+    expect(await store.drain()).toBe(true);
+    const both = [...ids, { callId: 'b', attempt: 1 }];
+    expect(await store.renewPendingLeases(both, lease + 4_000)).toBe(2);
+    expect((await store.pendingRows()).map((r) => [r.callId, r.leaseUntil])).toEqual([
+      ['a', lease + 4_000],
+      ['b', lease + 4_000],
+    ]);
     await store.close();
   });
 

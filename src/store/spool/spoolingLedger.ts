@@ -113,6 +113,25 @@ export class SpoolingLedgerStore implements LedgerStore {
     }
   }
 
+  /**
+   * Renewal goes to the database directly, off the write lane: it only lengthens the lease of
+   * rows still pending there, so it cannot reorder a call's rows, and a call's pending write never
+   * waits behind it. Renewals are not spooled. While the spool holds rows the database is (or just
+   * was) unreachable and some pending rows are only on disk: the pass is skipped (0). A spooled
+   * pending row is replayed with its first lease; the next renewal after the replay, at most a
+   * third of a lease later, brings it current. Until then the audit may list it as past its lease
+   * and a counters rebuild restores its reservation for one lease from the rebuild, which is what
+   * the rebuild gives any pending row; the Redis reaper goes by the Redis lease, never by the row's.
+   * A database that is down fails the renewal with LedgerUnavailableError, for the caller to log.
+   */
+  async renewPendingLeases(
+    ids: ReadonlyArray<{ callId: string; attempt: number }>,
+    leaseUntilMs: number,
+  ): Promise<number> {
+    if (ids.length === 0 || this.closed || this.spool.pending > 0) return 0;
+    return this.read(() => this.inner.renewPendingLeases(ids, leaseUntilMs));
+  }
+
   pendingRows(): Promise<CallRecord[]> {
     return this.read(() => this.inner.pendingRows());
   }

@@ -136,6 +136,14 @@ export function sqliteLedgerStore(db: Database): LedgerStore {
     }
   });
   const pending = db.prepare('SELECT * FROM calls_pending ORDER BY ts_start');
+  // One statement for the whole list: the ids travel as one JSON array of [call_id, attempt].
+  // Only calls_pending is touched, so a final row never gets a lease back.
+  const renewLeases = db.prepare(
+    `UPDATE calls_pending SET lease_until = MAX(COALESCE(lease_until, @at), @at)
+     WHERE (call_id, attempt) IN (
+       SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]') FROM json_each(@ids)
+     )`,
+  );
   const settledSince = db.prepare(
     `SELECT * FROM calls WHERE ts_start >= ? AND status != 'pending' ORDER BY ts_start`,
   );
@@ -156,6 +164,11 @@ export function sqliteLedgerStore(db: Database): LedgerStore {
     },
     async pendingRows() {
       return (pending.all() as SqlRow[]).map(rowToCall);
+    },
+    async renewPendingLeases(ids, leaseUntilMs) {
+      if (ids.length === 0) return 0;
+      const pairs = JSON.stringify(ids.map((id) => [id.callId, id.attempt]));
+      return renewLeases.run({ at: leaseUntilMs, ids: pairs }).changes;
     },
     async *iterateSettledSince(fromMs) {
       for (const r of settledSince.iterate(fromMs) as IterableIterator<SqlRow>) yield rowToCall(r);
