@@ -466,7 +466,7 @@ function sum(amounts: Amount[]): Amount {
 }
 
 /** mulberry32: a reproducible stream in [0, 1), so a failing run can be replayed. */
-function seededRandom(seed: number): () => number {
+export function seededRandom(seed: number): () => number {
   let s = seed >>> 0;
   return () => {
     s = (s + 0x6d2b79f5) >>> 0;

@@ -4,6 +4,7 @@ import { type RedisServer, redisSuitesCanRun, startRedisServer } from '../../../
 import { policy } from '../../budget/testPolicies.ts';
 import type { Amount, ReserveLine } from '../../budget/types.ts';
 import { describeBudgetCountersContract } from '../contract/budgetCounters.contract.ts';
+import { describeRollingWindowContract } from '../contract/budgetRolling.contract.ts';
 import { MemoryBudgetCounters } from '../memory/budgetCounters.ts';
 import { RedisBudgetCounters } from './budgetCounters.ts';
 import { createCountersClient, waitUntilReady } from './client.ts';
@@ -17,12 +18,14 @@ function amount(nanos: number, tokens = 0, requests = 1): Amount {
   return { nanos, tokens, requests };
 }
 
-describeBudgetCountersContract('memory (fromSync)', {
-  async create(leaseMs) {
+const memoryFactory = {
+  async create(leaseMs: number) {
     const counters = fromSync(new MemoryBudgetCounters(), { leaseMs });
     return { a: counters, b: counters };
   },
-});
+};
+describeBudgetCountersContract('memory (fromSync)', memoryFactory);
+describeRollingWindowContract('memory (fromSync)', memoryFactory);
 
 function quietClient(url: string, overrides: Parameters<typeof createCountersClient>[1] = {}): Redis {
   const client = createCountersClient(url, overrides);
@@ -60,15 +63,17 @@ async function expectUnavailable(promise: Promise<unknown>, reason: CountersUnav
     await server?.stop();
   });
 
-  describeBudgetCountersContract('redis (two clients)', {
-    async create(leaseMs) {
+  const redisFactory = {
+    async create(leaseMs: number) {
       const p = prefix();
       const a = new RedisBudgetCounters(clients[0], { prefix: p, leaseMs });
       const b = new RedisBudgetCounters(clients[1], { prefix: p, leaseMs });
       expect(await a.seed(async () => {})).toBe('seeded');
       return { a, b };
     },
-  });
+  };
+  describeBudgetCountersContract('redis (two clients)', redisFactory);
+  describeRollingWindowContract('redis (two clients)', redisFactory);
 
   it('keeps the documented key layout; settled slots expire, closed reservations leave nothing', async () => {
     const p = prefix();
@@ -153,6 +158,152 @@ async function expectUnavailable(promise: Promise<unknown>, reason: CountersUnav
     // The running call settles normally against its restored reservation.
     expect(await b.settle('running', amount(250))).toBe(true);
     expect((await a.state(cap, T0)).spent).toEqual(amount(650, 2, 2));
+  });
+
+  describe('rolling windows: running sums', () => {
+    const HOUR = 60 * MINUTE;
+    const hourly = policy(
+      'team/1',
+      {},
+      { usdNanos: 10_000 },
+      { window: { kind: 'rolling', sizeMs: HOUR, bucketMs: MINUTE } },
+    );
+    const policyKey = 'team%2F1|rolling:3600000:60000';
+    const slotOf = (p: string, slot: number) => `${p}:spent:${policyKey}:${slot}`;
+
+    async function counters() {
+      const p = prefix();
+      const c = new RedisBudgetCounters(clients[0], { prefix: p, leaseMs: HOUR });
+      await c.seed(async () => {});
+      return { p, c, sum: `${p}:win:${policyKey}` };
+    }
+
+    async function hmgets(): Promise<number> {
+      const stats = await clients[0].info('commandstats');
+      return Number(/cmdstat_hmget:calls=(\d+)/.exec(stats)?.[1] ?? 0);
+    }
+
+    it('keeps one running-sum hash per rolling policy: n/t/r over slots f..l and the oldest with spend', async () => {
+      const { p, c, sum } = await counters();
+      await c.addSpent(hourly, amount(70, 3), T0 - 30 * MINUTE);
+      expect(await clients[0].exists(sum)).toBe(0);
+      await c.reserve('r1', [{ policy: hourly, amount: amount(300, 5) }], T0 + 30_000);
+      expect(await clients[0].hgetall(sum)).toEqual({
+        n: '70',
+        t: '3',
+        r: '1',
+        f: String(T0 - 60 * MINUTE),
+        l: String(T0),
+        o: String(T0 - 30 * MINUTE),
+      });
+      await c.settle('r1', amount(200, 4));
+      expect(await clients[0].hgetall(slotOf(p, T0))).toEqual({ n: '200', t: '4', r: '1' });
+      expect(await clients[0].hmget(sum, 'n', 't', 'r', 'o')).toEqual([
+        '270',
+        '7',
+        '2',
+        String(T0 - 30 * MINUTE),
+      ]);
+      // Kept as long as a slot: two windows and a bucket.
+      const ttl = await clients[0].pttl(sum);
+      expect(ttl).toBeGreaterThan(2 * HOUR + MINUTE - 5_000);
+      expect(ttl).toBeLessThanOrEqual(2 * HOUR + MINUTE);
+    });
+
+    it('a reserve reads two hashes (sum and reserved) plus one per bucket that moved; a settle one', async () => {
+      const { c } = await counters();
+      for (let m = 0; m < 60; m++) await c.addSpent(hourly, amount(1), T0 - m * MINUTE);
+      const line = (n: number): ReserveLine[] => [{ policy: hourly, amount: amount(n) }];
+      await c.state(hourly, T0);
+      let before = await hmgets();
+      expect((await c.reserve('same-bucket', line(5), T0 + 10_000)).ok).toBe(true);
+      expect((await hmgets()) - before).toBe(2);
+      before = await hmgets();
+      // The window moved one bucket: the one that left and the one that came in are read.
+      expect((await c.reserve('next-bucket', line(5), T0 + MINUTE + 10_000)).ok).toBe(true);
+      expect((await hmgets()) - before).toBe(4);
+      before = await hmgets();
+      expect(await c.settle('next-bucket', amount(5))).toBe(true);
+      expect((await hmgets()) - before).toBe(1);
+      before = await hmgets();
+      expect((await c.state(hourly, T0 + MINUTE + 20_000)).spent).toEqual(amount(65, 0, 61));
+      expect((await hmgets()) - before).toBe(2);
+    });
+
+    it('a store without running sums (older layout, or the sum expired) derives them from the slots', async () => {
+      const { p, c, sum } = await counters();
+      // Slots as an older deployment left them.
+      await clients[0].hset(slotOf(p, T0 - 59 * MINUTE), { n: '11', t: '1', r: '1' });
+      await clients[0].hset(slotOf(p, T0 - 20 * MINUTE), { n: '22', r: '1' });
+      await clients[0].hset(slotOf(p, T0 - 61 * MINUTE), { n: '1000', r: '1' });
+      expect(await c.state(hourly, T0 + 1)).toMatchObject({
+        spent: amount(33, 1, 2),
+        window: { resetsAtMs: T0 + 2 * MINUTE - 1 },
+      });
+      await c.addSpent(hourly, amount(4), T0);
+      await clients[0].del(sum);
+      // Booked while the sum is gone: counted when it is derived again.
+      await c.addSpent(hourly, amount(5), T0 - MINUTE);
+      expect((await c.state(hourly, T0 + 2)).spent).toEqual(amount(42, 1, 4));
+      expect(await c.reserve('x', [{ policy: hourly, amount: amount(10_000 - 41) }], T0 + 3)).toMatchObject({
+        ok: false,
+        remaining: { nanos: 10_000 - 42 },
+        resetsAtMs: T0 + 2 * MINUTE - 1,
+      });
+    });
+
+    it('slots expire while a window idles: the stale sum is rebuilt, not moved', async () => {
+      const { p, c } = await counters();
+      for (let m = 0; m < 60; m += 5) await c.addSpent(hourly, amount(10), T0 + m * MINUTE);
+      expect((await c.state(hourly, T0 + 59 * MINUTE)).spent.nanos).toBe(120);
+      // 1h50 later, as Redis would by then: the slots older than two windows and a bucket are gone.
+      const now = T0 + 169 * MINUTE;
+      for (let m = 0; m < 60; m += 5) {
+        if (T0 + m * MINUTE + MINUTE + 2 * HOUR < now) await clients[0].del(slotOf(p, T0 + m * MINUTE));
+      }
+      await c.addSpent(hourly, amount(3), now);
+      expect((await c.state(hourly, now)).spent).toEqual(amount(3));
+      expect((await c.state(hourly, T0 + 100 * MINUTE)).spent).toEqual(amount(20, 0, 2));
+    });
+
+    it('seeded from the ledger, then reserved against: the rebuilt slots and restored reservations count', async () => {
+      const p = prefix();
+      const [a, b] = [0, 1].map(
+        (i) => new RedisBudgetCounters(clients[i as 0 | 1], { prefix: p, leaseMs: HOUR }),
+      ) as [RedisBudgetCounters, RedisBudgetCounters];
+      // Leftovers of an earlier store, running sum included, are wiped by the rebuild.
+      await clients[0].hset(`${p}:win:${policyKey}`, {
+        n: '5000',
+        t: '0',
+        r: '9',
+        f: String(T0 - HOUR),
+        l: String(T0),
+        o: '-1',
+      });
+      const line = (n: number): ReserveLine[] => [{ policy: hourly, amount: amount(n) }];
+      expect(
+        await a.seed(async (sink) => {
+          await sink.restoreReservation('running', line(3_000), T0 - 10 * MINUTE, T0 + HOUR);
+          await sink.addSpent(hourly, amount(4_000, 7), T0 - 50 * MINUTE);
+          await sink.addSpent(hourly, amount(2_000, 1), T0 - 70 * MINUTE);
+        }),
+      ).toBe('seeded');
+      expect(await clients[0].exists(`${p}:win:${policyKey}`)).toBe(0);
+      expect(await b.state(hourly, T0)).toMatchObject({ spent: amount(4_000, 7), reserved: amount(3_000) });
+      expect(await b.reserve('over', line(3_001), T0)).toMatchObject({
+        ok: false,
+        remaining: { nanos: 3_000 },
+        resetsAtMs: T0 + 11 * MINUTE - 1,
+      });
+      expect((await a.reserve('fits', line(3_000), T0)).ok).toBe(true);
+      // The restored reservation settles into its own (earlier) slot, inside the window.
+      expect(await b.settle('running', amount(2_500))).toBe(true);
+      expect(await a.state(hourly, T0)).toMatchObject({
+        spent: amount(6_500, 7, 2),
+        reserved: amount(3_000),
+      });
+      expect((await a.state(hourly, T0 + 11 * MINUTE - 1)).spent).toEqual(amount(2_500, 0, 1));
+    });
   });
 
   it('a rebuild whose lock was taken over stops writing', async () => {

@@ -19,7 +19,7 @@ import {
 } from './budgetScripts.ts';
 import { guarded, integer, integers, strings } from './luaScript.ts';
 import type { AsyncBudgetCounters, ReapedReservation } from './types.ts';
-import { WindowPlanner } from './windowSlots.ts';
+import { WindowPlanner, windowArgs } from './windowSlots.ts';
 
 export interface RedisBudgetCountersOptions {
   /** Key prefix; keep a hash tag in it (default `tollgate:{budgets}`), see BudgetKeys. */
@@ -63,7 +63,8 @@ interface RecordJson {
  * Cluster-mode budget counters in Redis. One script per operation, each atomic for every
  * replica: reserve checks all hard lines then writes all (or nothing), settle and release close
  * a reservation exactly once, the reaper settles expired leases at their reserved amount.
- * Window math (which slots make up a window) is done here and passed in, so Lua only adds.
+ * Window math (which slots make up a window) is done here and passed in as numbers; the scripts
+ * name the slots and keep a running sum per rolling window, so a call reads O(1) slots.
  *
  * Counters that lost their data (Redis restarted empty) refuse every call as `not_seeded` until
  * one replica rebuilds them from the ledger with `seed`: counting from zero would let spend
@@ -95,18 +96,22 @@ export class RedisBudgetCounters implements AsyncBudgetCounters {
       return { ok: true, reservationId };
     }
     const keys = [this.keys.seeded, this.keys.reservation(reservationId), this.keys.leases];
-    const args: Array<string | number> = [reservationId, nowMs, nowMs + this.leaseMs, merged.length];
+    const args: Array<string | number> = [
+      reservationId,
+      nowMs,
+      nowMs + this.leaseMs,
+      merged.length,
+      this.keys.prefix,
+    ];
     const plans = merged.map(({ key, policy, amount }) => {
+      // Soft lines never block: the script does not read their window.
       const hard = policy.mode === 'hard';
       const plan = this.windows.plan(key, policy.window, nowMs);
       const booking = this.windows.booking(key, policy.window, nowMs);
       keys.push(this.keys.reserved(key), this.keys.spent(key, booking.slot));
-      // Soft lines never block: their spend is not read.
-      const slots = hard ? plan.slots : [];
-      for (const slot of slots) keys.push(this.keys.spent(key, slot));
       const { usdNanos, tokens, requests } = policy.limit;
       args.push(policy.id, hard ? '1' : '0', cap(usdNanos), cap(tokens), cap(requests));
-      args.push(...amountArgs(amount), booking.keepMs, slots.length);
+      args.push(...amountArgs(amount), booking.keepMs, ...windowArgs(key, policy.window, plan));
       return plan;
     });
     const reply = integers(await RESERVE.run(this.client, keys, args), 'budget reserve');
@@ -156,13 +161,12 @@ export class RedisBudgetCounters implements AsyncBudgetCounters {
   async state(policy: BudgetPolicy, nowMs: number): Promise<PolicyState> {
     const key = policyKey(policy);
     const plan = this.windows.plan(key, policy.window, nowMs);
-    const keys = [
-      this.keys.seeded,
-      this.keys.reserved(key),
-      ...plan.slots.map((s) => this.keys.spent(key, s)),
-    ];
     const [sn = 0, st = 0, sr = 0, rn = 0, rt = 0, rr = 0, oldest = -1] = integers(
-      await STATE.run(this.client, keys, []),
+      await STATE.run(
+        this.client,
+        [this.keys.seeded, this.keys.reserved(key)],
+        [this.keys.prefix, ...windowArgs(key, policy.window, plan)],
+      ),
       'budget state',
     );
     return {

@@ -12,9 +12,16 @@ import { windowFingerprint } from '../../budget/windows.ts';
  *   <p>:res:<id>                  string  reservation record (JSON: lines, amounts, slot keys)
  *   <p>:reserved:<policy>         hash    n / t / r: open reservations (nanos, tokens, requests)
  *   <p>:spent:<policy>:<slotMs>   hash    n / t / r: settled spend of one slot, with a TTL
+ *   <p>:win:<policy>              hash    rolling windows: n / t / r summed over slots f..l, and
+ *                                         o, the oldest of them holding spend (-1: none); a TTL
  *
  * `<policy>` is the policy id plus its window fingerprint, as in memory: a policy whose window
  * changes starts fresh, a changed limit keeps its spend.
+ *
+ * The scripts build `spent` and `win` names themselves (budgetScripts.ts: slotKey,
+ * runningSumKey) and parse rolling `spent` names back: change the layout in both places.
+ * `win` keys came after the others: a store without them (an older deployment, a rebuild) gets
+ * them derived from the slots on first read, so there is no migration.
  */
 export class BudgetKeys {
   readonly seeded: string;
@@ -39,6 +46,11 @@ export class BudgetKeys {
 
   spent(policyKey: string, slotMs: number): string {
     return `${this.prefix}:spent:${policyKey}:${slotMs}`;
+  }
+
+  /** Running sum of a rolling window's slots (kept by the scripts, never written from here). */
+  runningSum(policyKey: string): string {
+    return `${this.prefix}:win:${policyKey}`;
   }
 
   /** Glob for every key of this store, for the wipe before a rebuild. */

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { MAX_ROLLING_BUCKETS, redisWindowProblem, WindowPlanner } from './windowSlots.ts';
+import { MAX_ROLLING_BUCKETS, redisWindowProblem, WindowPlanner, windowArgs } from './windowSlots.ts';
 
 const MINUTE = 60_000;
 const T0 = Date.parse('2025-06-10T12:00:30Z');
@@ -10,17 +10,27 @@ describe('WindowPlanner', () => {
     const plan = new WindowPlanner().plan('p', spec, T0);
     const bucket = Date.parse('2025-06-10T12:00:00Z');
     // (now - 10 min, now] touches 11 buckets: 11:50 (in part) to 12:00.
-    expect(plan.slots).toEqual(Array.from({ length: 11 }, (_, i) => bucket - (10 - i) * MINUTE));
+    expect([plan.firstSlot, plan.lastSlot]).toEqual([bucket - 10 * MINUTE, bucket]);
     expect(plan.bounds.startMs).toBe(bucket - 10 * MINUTE);
+    expect(windowArgs('p', spec, plan)).toEqual([
+      'p',
+      'r',
+      bucket - 10 * MINUTE,
+      bucket,
+      MINUTE,
+      10 * MINUTE,
+    ]);
     // On the last ms of a bucket, the oldest one has just left entirely.
     const edge = new WindowPlanner().plan('p', spec, bucket + MINUTE - 1);
-    expect(edge.slots).toEqual(Array.from({ length: 10 }, (_, i) => bucket - (9 - i) * MINUTE));
+    expect([edge.firstSlot, edge.lastSlot]).toEqual([bucket - 9 * MINUTE, bucket]);
   });
 
   it('a calendar window is one slot: its start', () => {
     const spec = { kind: 'calendar', every: 'month', tz: 'Europe/Berlin' } as const;
     const plan = new WindowPlanner().plan('p', spec, T0);
-    expect(plan.slots).toEqual([Date.parse('2025-05-31T22:00:00Z')]);
+    const start = Date.parse('2025-05-31T22:00:00Z');
+    expect([plan.firstSlot, plan.lastSlot]).toEqual([start, start]);
+    expect(windowArgs('p', spec, plan)).toEqual(['p', 'c', start, start, 0, 0]);
   });
 
   it('books into the slot of the time, kept for the window plus slack', () => {

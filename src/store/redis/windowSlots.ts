@@ -13,18 +13,23 @@ import {
  */
 
 /**
- * Most buckets in a rolling window: a reserve reads each one (plus the partly covered oldest),
- * per hard policy, inside Redis's single thread. 1,440 allows a day of minutes.
+ * Most buckets in a rolling window. A script keeps a running sum of the window, so a call
+ * usually reads one or two slots; it re-reads every bucket (plus the partly covered oldest),
+ * inside Redis's single thread, when that sum is missing or far behind (a long idle policy).
+ * 1,440 allows a day of minutes.
  */
 export const MAX_ROLLING_BUCKETS = 1_440;
 
 /** Old calendar windows kept besides the current one, as the in-memory counters do, for late settles. */
 const CALENDAR_WINDOWS_KEPT_BACK = 3;
 
+/** The slots whose spend counts at `now`: firstSlot, firstSlot + bucket, ..., lastSlot. */
 export interface WindowPlan {
   bounds: WindowBounds;
-  /** Slots whose spend counts at `now`, oldest first. */
-  slots: number[];
+  /** The calendar window's start, or the oldest (maybe partly covered) rolling bucket's. */
+  firstSlot: number;
+  /** The calendar window's start, or the start of the rolling bucket holding `now`. */
+  lastSlot: number;
 }
 
 /** Why a window cannot be counted in Redis, or null. For config validation in cluster mode. */
@@ -44,14 +49,12 @@ export class WindowPlanner {
   plan(key: string, spec: WindowSpec, nowMs: number): WindowPlan {
     if (spec.kind === 'calendar') {
       const bounds = this.calendarBounds(key, spec, nowMs);
-      return { bounds, slots: [bounds.startMs] };
+      return { bounds, firstSlot: bounds.startMs, lastSlot: bounds.startMs };
     }
     const problem = redisWindowProblem(spec);
     if (problem) throw new RangeError(problem);
     const bounds = currentWindow(spec, nowMs);
-    const slots: number[] = [];
-    for (let slot = bounds.startMs; slot <= nowMs; slot += spec.bucketMs) slots.push(slot);
-    return { bounds, slots };
+    return { bounds, firstSlot: bounds.startMs, lastSlot: bucketStart(spec, nowMs) };
   }
 
   /** The slot spend at `atMs` lands in, and for how many ms after `atMs` that slot must be kept. */
@@ -68,10 +71,9 @@ export class WindowPlanner {
   }
 
   /** When the window frees budget: the calendar end, or when the oldest bucket with spend leaves. */
-  resetsAt(spec: WindowSpec, plan: WindowPlan, oldestSpendIndex: number | null): number | null {
+  resetsAt(spec: WindowSpec, plan: WindowPlan, oldestSpendSlot: number | null): number | null {
     if (spec.kind === 'calendar') return plan.bounds.resetsAtMs;
-    const oldest = oldestSpendIndex === null ? undefined : plan.slots[oldestSpendIndex];
-    return rollingBucketExpiresAt(spec, oldest ?? null);
+    return rollingBucketExpiresAt(spec, oldestSpendSlot);
   }
 
   private calendarBounds(key: string, spec: CalendarWindowSpec, nowMs: number): WindowBounds {
@@ -81,4 +83,15 @@ export class WindowPlanner {
     this.calendar.set(key, fresh);
     return fresh;
   }
+}
+
+/**
+ * A window as the budget scripts read it (windowSpend in budgetScripts.ts): policy key, kind
+ * ('c': one calendar slot, 'r': rolling), first slot, last slot, bucket ms, size ms. Numbers,
+ * not key names: the script names the slots itself.
+ */
+export function windowArgs(key: string, spec: WindowSpec, plan: WindowPlan): Array<string | number> {
+  return spec.kind === 'calendar'
+    ? [key, 'c', plan.firstSlot, plan.lastSlot, 0, 0]
+    : [key, 'r', plan.firstSlot, plan.lastSlot, spec.bucketMs, spec.sizeMs];
 }
