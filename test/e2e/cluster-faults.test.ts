@@ -14,6 +14,7 @@ import type { LedgerStore } from '../../src/store/interface.ts';
 import { RedisBudgetCounters } from '../../src/store/redis/budgetCounters.ts';
 import { createCountersClient, waitUntilReady } from '../../src/store/redis/client.ts';
 import { SpoolingLedgerStore } from '../../src/store/spool/spoolingLedger.ts';
+import { adminRequest } from '../helpers/admin.ts';
 import { type ChildGateway, killHard, spawnGateway } from '../helpers/child.ts';
 import { MASTER, TEST_MODELS, TEST_ORGS } from '../helpers/harness.ts';
 import { type PostgresServer, postgresOrWarn, startPostgresServer } from '../helpers/postgresServer.ts';
@@ -108,16 +109,7 @@ async function call(
   }
 }
 
-async function admin<T>(url: string, method: string, path: string, body?: unknown): Promise<T> {
-  const res = await fetch(`${url}${path}`, {
-    method,
-    headers: { authorization: `Bearer ${MASTER}`, 'content-type': 'application/json' },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await res.text();
-  if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${text}`);
-  return JSON.parse(text) as T;
-}
+const admin = adminRequest;
 
 const createKey = (g: Gateway, team: 'search' | 'support') =>
   admin<Key>(g.url, 'POST', '/admin/v1/keys', {

@@ -9,6 +9,7 @@ import type { AuditReport } from '../../src/finops/audit/types.ts';
 import type { CallRecord } from '../../src/ledger/types.ts';
 import { type MockServer, startMock } from '../../src/mock/index.ts';
 import { type Gateway, startGateway } from '../../src/server/gateway.ts';
+import { adminRequest } from '../helpers/admin.ts';
 import { type ChildGateway, killHard, spawnGateway } from '../helpers/child.ts';
 import { MASTER, TEST_MODELS, TEST_ORGS } from '../helpers/harness.ts';
 import { type PostgresServer, postgresOrWarn, startPostgresServer } from '../helpers/postgresServer.ts';
@@ -39,16 +40,7 @@ interface Key {
   key: string;
 }
 
-async function admin<T>(url: string, method: string, path: string, body?: unknown): Promise<T> {
-  const res = await fetch(`${url}${path}`, {
-    method,
-    headers: { authorization: `Bearer ${MASTER}`, 'content-type': 'application/json' },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await res.text();
-  if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${text}`);
-  return JSON.parse(text) as T;
-}
+const admin = adminRequest;
 
 interface StreamReply {
   status: number;

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { type MockServer, startMock } from '../../src/mock/index.ts';
+import { adminRequest } from '../helpers/admin.ts';
 import { type ChildGateway, killHard, spawnGateway } from '../helpers/child.ts';
 import { MASTER } from '../helpers/harness.ts';
 
@@ -34,15 +35,9 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-async function admin<T>(url: string, path: string, method = 'GET', body?: unknown): Promise<T> {
-  const res = await fetch(`${url}${path}`, {
-    method,
-    headers: { authorization: `Bearer ${MASTER}`, 'content-type': 'application/json' },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${await res.text()}`);
-  return (await res.json()) as T;
-}
+/** The admin API, path first (GET unless told). */
+const admin = <T>(url: string, path: string, method = 'GET', body?: unknown): Promise<T> =>
+  adminRequest<T>(url, method, path, body);
 
 describe('kill -9 of the gateway during 50 streaming calls', () => {
   it('loses no call: pending rows are settled at reserved and flagged; budget state equals the ledger', async () => {
