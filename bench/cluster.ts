@@ -35,7 +35,7 @@ import {
   median,
   type Scenario,
 } from './report.ts';
-import { benchConfig, SCALE, STEADY, THROUGHPUT } from './scenarios.ts';
+import { benchConfig, createBenchKey, SCALE, STEADY, THROUGHPUT } from './scenarios.ts';
 
 const REPLICAS = 3;
 const PROFILE_DIR = process.env.BENCH_CPU_PROF ? resolve(process.env.BENCH_CPU_PROF) : null;
@@ -305,25 +305,6 @@ async function verifyLedger(
     `for ${fmtInt(totals.ok)} 2xx received of ${fmtInt(totals.sent)} requests sent; ` +
     `the ${budgetIds.length} budgets each counted every call, nothing left reserved`
   );
-}
-
-/** A key with its own budget, as bench/run.ts creates it; returns its secret and the budgets that apply. */
-async function createBenchKey(url: string, master: string): Promise<{ secret: string; budgetIds: string[] }> {
-  const created = await admin<{ key: string; budget: { id: string } | null }>(
-    url,
-    master,
-    'POST',
-    '/admin/v1/keys',
-    {
-      team: 'bench-team',
-      project: 'bench-project',
-      env: 'prod',
-      name: 'bench',
-      budget: { usd: '1000000', window: '1mo' },
-    },
-  );
-  if (!created.budget) throw new Error('the key-level budget was not created');
-  return { secret: created.key, budgetIds: ['org-monthly', 'team-rolling-1h', created.budget.id] };
 }
 
 /** Until every replica (the proxy's next N requests) enforces all budgets and accepts the key. */

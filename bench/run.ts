@@ -60,7 +60,7 @@ import {
   type Verdict,
   writeBenchmarksFile,
 } from './report.ts';
-import { benchConfig, SCALE, STEADY, secs, THROUGHPUT } from './scenarios.ts';
+import { benchConfig, createBenchKey, SCALE, STEADY, secs, THROUGHPUT } from './scenarios.ts';
 
 const PROFILE_DIR = process.env.BENCH_CPU_PROF ? resolve(process.env.BENCH_CPU_PROF) : null;
 const GATEWAY_FLAGS = (process.env.BENCH_GATEWAY_NODE_FLAGS ?? '').split(/\s+/).filter((f) => f.length > 0);
@@ -351,21 +351,7 @@ async function main(): Promise<void> {
       `gateway at ${gateway.url} (pid ${gateway.proc.pid})${PROFILE_DIR ? `, profiling into ${PROFILE_DIR}` : ''}`,
     );
 
-    const created = await admin<{ key: string; budget: { id: string } | null }>(
-      gateway.url,
-      master,
-      'POST',
-      '/admin/v1/keys',
-      {
-        team: 'bench-team',
-        project: 'bench-project',
-        env: 'prod',
-        name: 'bench',
-        budget: { usd: '1000000', window: '1mo' },
-      },
-    );
-    if (!created.budget) throw new Error('the key-level budget was not created');
-    const budgetIds = ['org-monthly', 'team-rolling-1h', created.budget.id];
+    const { secret, budgetIds } = await createBenchKey(gateway.url, master);
     const policies = await admin<{ data: BudgetView[] }>(gateway.url, master, 'GET', '/admin/v1/budgets');
     for (const id of budgetIds) {
       if (!policies.data.some((p) => p.id === id)) throw new Error(`budget ${id} is not active`);
@@ -378,7 +364,7 @@ async function main(): Promise<void> {
       gateway: {
         name: 'gateway',
         url: gateway.url,
-        headers: { authorization: `Bearer ${created.key}` },
+        headers: { authorization: `Bearer ${secret}` },
       },
     };
     const totals: Totals = { sent: 0, ok: 0 };

@@ -1,3 +1,4 @@
+import { admin } from './ledgerCheck.ts';
 import type { Scenario } from './report.ts';
 
 /** BENCH_SCALE shortens every run (e.g. 0.3 for a quick look); such runs do not write results. */
@@ -54,4 +55,26 @@ export function benchConfig(mockUrl: string, sqlite: string): Record<string, unk
       },
     ],
   };
+}
+
+/** The bench key, with a budget of its own; returns its secret and the ids of the 3 budgets that apply to it. */
+export async function createBenchKey(
+  url: string,
+  master: string,
+): Promise<{ secret: string; budgetIds: string[] }> {
+  const created = await admin<{ key: string; budget: { id: string } | null }>(
+    url,
+    master,
+    'POST',
+    '/admin/v1/keys',
+    {
+      team: 'bench-team',
+      project: 'bench-project',
+      env: 'prod',
+      name: 'bench',
+      budget: { usd: '1000000', window: '1mo' },
+    },
+  );
+  if (!created.budget) throw new Error('the key-level budget was not created');
+  return { secret: created.key, budgetIds: ['org-monthly', 'team-rolling-1h', created.budget.id] };
 }

@@ -12,7 +12,7 @@ import { Pool } from 'undici';
 import { stringify } from 'yaml';
 import { CHAT_PATH, NON_STREAM_BODY, percentile } from './load.ts';
 import { spawnBareProxy, spawnGateway, spawnMock, stopAll } from './procs.ts';
-import { benchConfig } from './scenarios.ts';
+import { benchConfig, createBenchKey } from './scenarios.ts';
 
 const N = Number(process.argv[2] ?? '1500');
 const dir = mkdtempSync(join(os.tmpdir(), 'tollgate-probe-'));
@@ -28,22 +28,11 @@ async function main(): Promise<void> {
     // Phase timings, when a temporary probe in the gateway prints them.
     for (const line of d.toString().split('\n')) if (line.includes('PHASES')) console.log(line);
   });
-  const created = (await (
-    await fetch(`${gw.url}/admin/v1/keys`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${master}`, 'content-type': 'application/json' },
-      body: JSON.stringify({
-        team: 'bench-team',
-        project: 'bench-project',
-        env: 'prod',
-        budget: { usd: '1000000', window: '1mo' },
-      }),
-    })
-  ).json()) as { key: string };
+  const { secret } = await createBenchKey(gw.url, master);
   const sides = [
     { name: 'direct', url: mock.url, auth: {} },
     { name: 'bare', url: bare.url, auth: {} },
-    { name: 'gateway', url: gw.url, auth: { authorization: `Bearer ${created.key}` } },
+    { name: 'gateway', url: gw.url, auth: { authorization: `Bearer ${secret}` } },
   ];
   const samples = new Map<string, number[]>(sides.map((s) => [s.name, []]));
   for (let round = 0; round < 3; round++) {
