@@ -116,6 +116,8 @@ export async function handleCall(
   }
 }
 
+type IdempotencyStart = Begin | { kind: 'unavailable' };
+
 /** An Idempotency-Key whose store cannot answer (PostgreSQL down in cluster mode) refuses the call: 503. */
 async function beginIdempotent(
   svc: Services,
@@ -123,7 +125,7 @@ async function beginIdempotent(
   header: string | string[] | undefined,
   ingress: Ingress,
   rawBody: Buffer,
-): Promise<Begin | { kind: 'unavailable' }> {
+): Promise<IdempotencyStart> {
   try {
     return await svc.idempotency.begin(keyId, header, ingress.endpoint, rawBody);
   } catch (err) {
@@ -133,7 +135,7 @@ async function beginIdempotent(
 }
 
 /** Why an Idempotency-Key stops this call, if it does. */
-function idempotencyDenial(idem: Begin | { kind: 'unavailable' }): Denial | null {
+function idempotencyDenial(idem: IdempotencyStart): Denial | null {
   switch (idem.kind) {
     case 'unavailable':
       return denial(
@@ -447,11 +449,17 @@ async function runAttempt(
     const settlement = measure(outcome, est, target);
     // A success is final (never retried), so the client gets it now: settling, the ledger row
     // and telemetry below stay off its path.
-    if (outcome.kind === 'ok') finalDue = svc.ledger.expectFinal();
-    const answered =
-      outcome.kind === 'ok'
-        ? await answerSafely(svc, ctx, answer, { outcome, settlement, headers, streamed })
-        : null;
+    let answered: boolean | null = null;
+    if (outcome.kind === 'ok') {
+      finalDue = svc.ledger.expectFinal();
+      try {
+        answered = await answer({ outcome, settlement, headers, streamed });
+      } catch (err) {
+        // Answering must not stop the books from closing: logged, and the call settles.
+        svc.log.error({ err, callId: ctx.callId }, 'could not answer the client');
+        answered = false;
+      }
+    }
     await settle(svc.closes, reservation, settlement);
     noteSettled(svc, ctx, reservation, settlement.cost);
     applySettlement(row, settlement);
@@ -497,21 +505,6 @@ async function runAttempt(
 function budgetsFailOpen(svc: Services, ctx: CallContext): boolean {
   const hard = svc.budgets.match(ctx.identity).filter((p) => p.mode === 'hard');
   return hard.length > 0 && hard.every((p) => p.storeDown?.mode === 'open');
-}
-
-/** Answering must not stop the books from closing: a failure here is logged and the call settles. */
-async function answerSafely(
-  svc: Services,
-  ctx: CallContext,
-  answer: (a: Answer) => Promise<boolean>,
-  a: Answer,
-): Promise<boolean> {
-  try {
-    return await answer(a);
-  } catch (err) {
-    svc.log.error({ err, callId: ctx.callId }, 'could not answer the client');
-    return false;
-  }
 }
 
 /**

@@ -15,6 +15,7 @@ import type { AcquireOptions, AsyncRateLimits } from './types.ts';
 export class FailOpenRateLimits implements AsyncRateLimits {
   private readonly local: AsyncRateLimits;
   private readonly localIds = new Set<string>();
+  private readonly onFallback: (err: CountersUnavailableError) => void;
 
   constructor(
     private readonly shared: AsyncRateLimits,
@@ -23,8 +24,6 @@ export class FailOpenRateLimits implements AsyncRateLimits {
     this.local = fromSyncRateLimits(new RateLimiter(), { leaseMs: options.leaseMs });
     this.onFallback = options.onFallback ?? (() => {});
   }
-
-  private readonly onFallback: (err: CountersUnavailableError) => void;
 
   async acquire(
     id: string,
